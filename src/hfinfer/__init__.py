@@ -1,0 +1,109 @@
+"""hfinfer: async, streaming access to models hosted on Hugging Face.
+
+>>> from hfinfer import HuggingFaceInference
+>>> async for chunk in HuggingFaceInference.create_async_generator(model, messages):
+...     print(chunk, end="")
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .config import Timeouts
+from .errors import (
+    AuthenticationError,
+    HFInferenceError,
+    InvalidRequestError,
+    MissingAuthError,
+    ModelNotFoundError,
+    ModelNotSupportedError,
+    RateLimitError,
+    ResponseError,
+    StreamError,
+    TemplateError,
+    TimeoutError,
+)
+from .prompts.families import (
+    format_prompt,
+    format_prompt_custom,
+    format_prompt_llama,
+    format_prompt_mistral,
+    format_prompt_qwen,
+    format_prompt_qwen2,
+)
+from .providers.base import AsyncGeneratorProvider, ProviderModelMixin
+from .types import (
+    Chunk,
+    FinishReason,
+    ImageResponse,
+    Message,
+    Messages,
+    Reasoning,
+    ToolCall,
+    ToolCalls,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from .prompts.chat_template import render_chat_template
+    from .prompts.select import get_inputs
+    from .providers.hf_inference import HuggingFaceInference
+
+# Loaded on first use: the HTTP stack and Jinja cost more to import than the
+# rest of the package together, and `import hfinfer` should stay quick.
+_LAZY = {
+    "HuggingFaceInference": "hfinfer.providers.hf_inference",
+    "get_inputs": "hfinfer.prompts.select",
+    "render_chat_template": "hfinfer.prompts.chat_template",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'hfinfer' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "AsyncGeneratorProvider",
+    "AuthenticationError",
+    "Chunk",
+    "FinishReason",
+    "HFInferenceError",
+    "HuggingFaceInference",
+    "ImageResponse",
+    "InvalidRequestError",
+    "Message",
+    "Messages",
+    "MissingAuthError",
+    "ModelNotFoundError",
+    "ModelNotSupportedError",
+    "ProviderModelMixin",
+    "RateLimitError",
+    "Reasoning",
+    "ResponseError",
+    "StreamError",
+    "TemplateError",
+    "TimeoutError",
+    "Timeouts",
+    "ToolCall",
+    "ToolCalls",
+    "Usage",
+    "__version__",
+    "format_prompt",
+    "format_prompt_custom",
+    "format_prompt_llama",
+    "format_prompt_mistral",
+    "format_prompt_qwen",
+    "format_prompt_qwen2",
+    "get_inputs",
+    "render_chat_template",
+]

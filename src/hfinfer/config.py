@@ -1,0 +1,194 @@
+"""Configuration: arguments first, then the ecosystem's environment, then defaults.
+
+Read when a call or client is made, never at import, so tests and users can
+change the environment between calls. The token never appears in a repr.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import OLD_SERVERLESS_HOST, ROUTER_HF_INFERENCE, EndpointGoneError
+
+__all__ = [
+    "DEFAULT_HUB_ENDPOINT",
+    "DEFAULT_INFERENCE_BASE",
+    "DEFAULT_ROUTER_URL",
+    "Timeouts",
+    "cache_dir",
+    "check_api_base",
+    "hf_home",
+    "hub_endpoint",
+    "is_offline",
+    "resolve_token",
+    "router_url",
+]
+
+DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+DEFAULT_INFERENCE_BASE = ROUTER_HF_INFERENCE
+DEFAULT_ROUTER_URL = "https://router.huggingface.co"
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def hf_home() -> Path:
+    """``$HF_HOME``, else ``$XDG_CACHE_HOME/huggingface``, else ``~/.cache/huggingface``."""
+    home = _env("HF_HOME")
+    if home:
+        return Path(home).expanduser()
+    xdg = _env("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "huggingface"
+
+
+def resolve_token(api_key: str | None = None) -> str | None:
+    """The token: the argument, else ``HF_TOKEN``, else ``HUGGING_FACE_HUB_TOKEN``,
+    else the file ``$HF_TOKEN_PATH`` or ``$HF_HOME/token`` that ``hf auth login`` writes."""
+    if api_key:
+        return api_key
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        token = _env(name)
+        if token:
+            return token
+    path = Path(_env("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return token or None
+
+
+def hub_endpoint(endpoint: str | None = None) -> str:
+    """The Hub's base URL: the argument, else ``HF_ENDPOINT``, else huggingface.co."""
+    return (endpoint or _env("HF_ENDPOINT") or DEFAULT_HUB_ENDPOINT).rstrip("/")
+
+
+def router_url(url: str | None = None) -> str:
+    """The Inference Providers router: the argument, else ``HF_ROUTER_URL``."""
+    return (url or _env("HF_ROUTER_URL") or DEFAULT_ROUTER_URL).rstrip("/")
+
+
+def inference_base(api_base: str | None = None) -> str:
+    """Where text-generation requests go: the argument, else ``HFINFER_API_BASE``."""
+    base = (api_base or _env("HFINFER_API_BASE") or DEFAULT_INFERENCE_BASE).rstrip("/")
+    check_api_base(base)
+    return base
+
+
+def check_api_base(base: str) -> None:
+    """Refuse the retired serverless host before any request is sent."""
+    if urlsplit(base).hostname == OLD_SERVERLESS_HOST:
+        raise EndpointGoneError(
+            f"{base} is retired: Hugging Face answers 410 Gone there since 2025. "
+            f"Use api_base={ROUTER_HF_INFERENCE!r} (hfinfer's default), or leave api_base out.",
+            status=410,
+            url=base,
+        )
+
+
+def is_offline() -> bool:
+    """``HF_HUB_OFFLINE=1``: answer Hub questions from the disk cache alone."""
+    return (_env("HF_HUB_OFFLINE") or "").lower() in _TRUE
+
+
+def cache_dir() -> Path:
+    """Where hfinfer keeps its disk cache: ``HFINFER_CACHE_DIR``, else ``$HF_HOME/hfinfer``."""
+    configured = _env("HFINFER_CACHE_DIR")
+    return Path(configured).expanduser() if configured else hf_home() / "hfinfer"
+
+
+def _env_float(name: str, default: float | None) -> float | None:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        return default
+    return number if number > 0 else None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Separate limits, in seconds (``None`` = no limit).
+
+    - ``connect``: to open the connection (and the proxy's).
+    - ``first_byte``: from sending the request to the answer's headers; this
+      includes waiting for a cold model to load, so it is long.
+    - ``stream_gap``: between two reads of a streamed body; a long stream is
+      never cut while tokens keep coming.
+    - ``total``: for a whole non-streamed exchange (headers and body).
+    """
+
+    connect: float | None = 10.0
+    first_byte: float | None = 600.0
+    stream_gap: float | None = 60.0
+    total: float | None = 600.0
+
+    @classmethod
+    def from_env(cls, timeout: float | Timeouts | None = None) -> Timeouts:
+        """Defaults, overridden by ``HFINFER_*_TIMEOUT`` variables, then by ``timeout``.
+
+        A number for ``timeout`` (the seed's ``timeout=600``) bounds the first
+        byte and non-streamed exchanges; it does not cut a stream that flows.
+        """
+        if isinstance(timeout, Timeouts):
+            return timeout
+        base = cls(
+            connect=_env_float("HFINFER_CONNECT_TIMEOUT", cls.connect),
+            first_byte=_env_float("HFINFER_FIRST_BYTE_TIMEOUT", cls.first_byte),
+            stream_gap=_env_float("HFINFER_STREAM_GAP_TIMEOUT", cls.stream_gap),
+            total=_env_float("HFINFER_TIMEOUT", cls.total),
+        )
+        if timeout is None:
+            return base
+        seconds = float(timeout)
+        return cls(
+            connect=min(base.connect, seconds) if base.connect else seconds,
+            first_byte=seconds,
+            stream_gap=min(base.stream_gap, seconds) if base.stream_gap else seconds,
+            total=seconds,
+        )
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What one call or client resolved: endpoints, token, limits."""
+
+    hub_endpoint: str
+    token: str | None = field(default=None, repr=False)
+    proxy: str | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_retries: int = 3
+    bill_to: str | None = None
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | None = None,
+        hub: str | None = None,
+        proxy: str | None = None,
+        timeout: float | Timeouts | None = None,
+        max_retries: int | None = None,
+        bill_to: str | None = None,
+    ) -> ClientSettings:
+        retries = max_retries
+        if retries is None:
+            env_retries = _env("HFINFER_MAX_RETRIES")
+            retries = int(env_retries) if env_retries and env_retries.isdigit() else 3
+        return cls(
+            hub_endpoint=hub_endpoint(hub),
+            token=resolve_token(api_key),
+            proxy=proxy or _env("HFINFER_PROXY"),
+            timeouts=Timeouts.from_env(timeout),
+            max_retries=max(0, retries),
+            bill_to=bill_to or _env("HF_BILL_TO"),
+        )

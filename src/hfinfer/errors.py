@@ -1,0 +1,344 @@
+"""The one error tree of hfinfer, and the table from HTTP answers to it.
+
+Every failure a user can cause or meet surfaces as a subclass of
+:class:`HFInferenceError`. Messages say what happened and what to do; they
+never contain the token. Imports nothing from the rest of the package.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "AuthenticationError",
+    "ConnectionError",
+    "EndpointGoneError",
+    "HFInferenceError",
+    "HtmlResponseError",
+    "InvalidRequestError",
+    "MissingAuthError",
+    "ModelLoadingError",
+    "ModelNotFoundError",
+    "ModelNotSupportedError",
+    "PaymentRequiredError",
+    "RateLimitError",
+    "ResponseError",
+    "ServerError",
+    "StreamError",
+    "TemplateError",
+    "TimeoutError",
+    "ValidationError",
+    "error_from_response",
+]
+
+#: How much of a server's body an error keeps (a proxy's HTML page can be large).
+BODY_EXCERPT_CHARS = 500
+
+
+class HFInferenceError(Exception):
+    """Base of every error hfinfer raises."""
+
+
+class InvalidRequestError(HFInferenceError, ValueError):
+    """The caller's arguments cannot make a valid request (checked before sending)."""
+
+
+class TemplateError(HFInferenceError):
+    """A chat template failed to compile or raised while rendering."""
+
+
+class ModelNotFoundError(HFInferenceError):
+    """The model id does not exist on the Hub, or the inference base does not serve it."""
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class ModelNotSupportedError(HFInferenceError):
+    """The model exists but this provider cannot run its task (its ``pipeline_tag``)."""
+
+    def __init__(
+        self, message: str, *, model: str | None = None, pipeline_tag: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.pipeline_tag = pipeline_tag
+
+
+class TimeoutError(HFInferenceError, builtins.TimeoutError):
+    """A time limit fired; ``phase`` names which one.
+
+    ``phase`` is ``"connect"``, ``"first_byte"``, ``"stream_gap"`` or ``"total"``.
+    In a stream, ``partial_text`` holds what had already been yielded.
+    """
+
+    def __init__(
+        self, message: str, *, phase: str, seconds: float | None, partial_text: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.seconds = seconds
+        self.partial_text = partial_text
+
+
+class ConnectionError(HFInferenceError, builtins.ConnectionError):
+    """The server could not be reached, or the connection broke before an answer."""
+
+
+class ResponseError(HFInferenceError):
+    """The server answered with an error.
+
+    Attributes: ``status`` (HTTP status, or ``None`` for an error event inside
+    a 200 stream), ``error_type`` (the server's ``error_type`` when given),
+    ``body`` (an excerpt of the body), ``request_id`` (the ``x-request-id``
+    header when present), ``url``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        body: str = "",
+        request_id: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.body = body[:BODY_EXCERPT_CHARS]
+        self.request_id = request_id
+        self.url = url
+
+
+class AuthenticationError(ResponseError):
+    """401/403: a token is missing, wrong, or lacks access (gated or private repo)."""
+
+
+#: The name gpt4free's code uses for the same failure.
+MissingAuthError = AuthenticationError
+
+
+class PaymentRequiredError(ResponseError):
+    """402: the account's inference credits are used up (not a rate limit)."""
+
+
+class RateLimitError(ResponseError):
+    """429: too many requests; ``retry_after`` is the server's wait in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ValidationError(ResponseError, ValueError):
+    """422 (or 400): the server rejected the input; the message is the server's own."""
+
+
+class EndpointGoneError(ResponseError):
+    """410: the endpoint was retired (the old serverless ``api-inference`` host)."""
+
+
+class ServerError(ResponseError):
+    """5xx: the server or a gateway failed."""
+
+
+class ModelLoadingError(ServerError):
+    """503 with ``estimated_time``: a cold model is loading."""
+
+    def __init__(self, message: str, *, estimated_time: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.estimated_time = estimated_time
+
+
+class HtmlResponseError(ResponseError):
+    """An HTML page came back where JSON or an event stream was expected.
+
+    Usually a proxy, captive portal or firewall answered instead of the API.
+    """
+
+
+class StreamError(ResponseError):
+    """A stream broke: it ended before its final event, or sent a malformed event.
+
+    ``partial_text`` holds the text that had already been yielded and
+    ``tokens_received`` how many tokens had arrived, so nothing is lost.
+    """
+
+    def __init__(
+        self, message: str, *, partial_text: str = "", tokens_received: int = 0, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.partial_text = partial_text
+        self.tokens_received = tokens_received
+
+
+OLD_SERVERLESS_HOST = "api-inference.huggingface.co"
+ROUTER_HF_INFERENCE = "https://router.huggingface.co/hf-inference"
+
+
+def looks_like_html(body: bytes | str, content_type: str = "") -> bool:
+    """Tell a proxy's or firewall's HTML page from an API answer."""
+    if "html" in content_type.lower():
+        return True
+    head = body[:256].lstrip().lower()
+    if isinstance(head, bytes):
+        return head.startswith((b"<!doctype html", b"<html"))
+    return head.startswith(("<!doctype html", "<html"))
+
+
+def parse_error_body(body: bytes, content_type: str = "") -> tuple[str, str | None, dict[str, Any]]:
+    """Return (message, error_type, the decoded JSON object or {}) of an error body.
+
+    Understands TGI's ``{"error", "error_type"}``, OpenAI's ``{"error": {"message",
+    "type"}}``, pydantic's ``{"detail": [...]}``, a list of errors, and plain text.
+    """
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return text[:BODY_EXCERPT_CHARS], None, {}
+    if not isinstance(data, dict):
+        return text[:BODY_EXCERPT_CHARS], None, {}
+    error = data.get("error")
+    error_type = data.get("error_type")
+    if isinstance(error, dict):  # OpenAI's shape, used by the router
+        message = str(error.get("message") or error)
+        error_type = error.get("type") or error.get("code") or error_type
+    elif isinstance(error, list):
+        message = "; ".join(str(item) for item in error)
+    elif error is not None:
+        message = str(error)
+    elif "detail" in data:
+        message = str(data["detail"])
+    elif "message" in data:
+        message = str(data["message"])
+    else:
+        message = text[:BODY_EXCERPT_CHARS]
+    return message, str(error_type) if error_type is not None else None, data
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``Retry-After`` or HF's ``ratelimit: "api";r=0;t=N``."""
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+            import datetime
+
+            now = datetime.datetime.now(when.tzinfo or datetime.timezone.utc)
+            return max(0.0, (when - now).total_seconds())
+    ratelimit = headers.get("ratelimit") or headers.get("RateLimit")
+    if ratelimit:
+        for part in ratelimit.split(";"):
+            name, _, number = part.strip().partition("=")
+            if name == "t":
+                try:
+                    return max(0.0, float(number))
+                except ValueError:
+                    return None
+    return None
+
+
+def error_from_response(
+    status: int,
+    body: bytes,
+    *,
+    content_type: str = "",
+    headers: Mapping[str, str] | None = None,
+    url: str | None = None,
+    model: str | None = None,
+) -> HFInferenceError:
+    """Map one HTTP error answer onto the error tree (the one status table)."""
+    headers = headers or {}
+    request_id = headers.get("x-request-id") or headers.get("X-Request-Id")
+    where = f" from {url}" if url else ""
+    if looks_like_html(body, content_type):
+        return HtmlResponseError(
+            f"HTTP {status}{where}: got an HTML page instead of an API answer. A proxy, "
+            "captive portal or firewall probably answered; check the base URL and proxy settings.",
+            status=status,
+            body=body.decode("utf-8", errors="replace"),
+            request_id=request_id,
+            url=url,
+        )
+    message, error_type, data = parse_error_body(body, content_type)
+    common: dict[str, Any] = {
+        "status": status,
+        "error_type": error_type,
+        "body": body.decode("utf-8", errors="replace"),
+        "request_id": request_id,
+        "url": url,
+    }
+    server_says = f": {message}" if message else ""
+    if status in (401, 403):
+        if "too large" in message.lower():
+            return ResponseError(
+                f"HTTP {status}{where}{server_says}. This model cannot be served by this "
+                "endpoint; pick a smaller model or a dedicated endpoint.",
+                **common,
+            )
+        return AuthenticationError(
+            f"HTTP {status}{where}{server_says}. A valid token with access to this model is "
+            "needed: pass api_key=..., set HF_TOKEN, or run `hf auth login`; for a gated "
+            "model, accept its terms on the Hub first.",
+            **common,
+        )
+    if status == 402:
+        return PaymentRequiredError(
+            f"HTTP 402{where}{server_says}. The account's inference credits are used up; "
+            "this is not a rate limit and waiting will not help.",
+            **common,
+        )
+    if status == 404:
+        name = model or "the model"
+        return ModelNotFoundError(
+            f"{name} was not found{where}{server_says}. Check the model id "
+            "(it is case-sensitive, in the form owner/name).",
+            model=model,
+        )
+    if status == 410 or OLD_SERVERLESS_HOST in message:
+        return EndpointGoneError(
+            f"HTTP {status}{where}{server_says}. The serverless host {OLD_SERVERLESS_HOST} "
+            f"is retired; use api_base={ROUTER_HF_INFERENCE!r} (hfinfer's default).",
+            **common,
+        )
+    if status == 429:
+        return RateLimitError(
+            f"HTTP 429{where}{server_says}. Rate limited: wait and retry, or use a token "
+            "with a higher limit.",
+            retry_after=parse_retry_after(headers),
+            **common,
+        )
+    if status in (400, 413, 422):
+        return ValidationError(
+            f"HTTP {status}{where}: the server rejected the input{server_says}", **common
+        )
+    if status == 503 and "estimated_time" in data:
+        try:
+            estimate = float(data["estimated_time"])
+        except (TypeError, ValueError):
+            estimate = None
+        return ModelLoadingError(
+            f"HTTP 503{where}{server_says}. The model is loading"
+            + (f" (about {estimate:.0f} s)" if estimate is not None else "")
+            + "; retry shortly.",
+            estimated_time=estimate,
+            **common,
+        )
+    if status >= 500:
+        return ServerError(f"HTTP {status}{where}: server error{server_says}", **common)
+    return ResponseError(f"HTTP {status}{where}{server_says}", **common)

@@ -1,0 +1,75 @@
+"""The one retry policy every request uses: which failures to retry, and how long to wait.
+
+Pure: no I/O and no clock of its own, so it is tested without a server.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import (
+    ConnectionError,
+    HFInferenceError,
+    ModelLoadingError,
+    RateLimitError,
+    ResponseError,
+    StreamError,
+    TimeoutError,
+)
+
+__all__ = ["RETRY_STATUSES", "RetryPolicy"]
+
+#: Statuses that say "try again": request timeout, rate limit, and gateway/server
+#: trouble. 402 (credits), 403 (too large, gated) and 410 (retired) never pass.
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total time.
+
+    - ``max_retries``: retries after the first attempt (0 turns retrying off).
+    - ``backoff_base``/``backoff_cap``: the jitter window is
+      ``[0, min(cap, base * 2**retry)]``.
+    - ``max_wait``: the cap on one wait that the server asked for (``Retry-After``,
+      ``estimated_time`` of a loading model).
+    - ``max_total``: no retry starts once this much time went to waiting.
+    """
+
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    max_wait: float = 60.0
+    max_total: float = 120.0
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """Whether a failed attempt may be tried again (before anything was delivered)."""
+        if isinstance(error, TimeoutError):
+            return error.phase == "connect"
+        if isinstance(error, ConnectionError):
+            return True
+        if isinstance(error, StreamError):
+            return False  # something was delivered: a generation is not idempotent
+        if isinstance(error, ResponseError):
+            return error.status in RETRY_STATUSES
+        return False
+
+    def delay(
+        self, retry: int, error: HFInferenceError | None, rand: Callable[[], float] = random.random
+    ) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based) after ``error``."""
+        asked = None
+        if isinstance(error, RateLimitError):
+            asked = error.retry_after
+        elif isinstance(error, ModelLoadingError):
+            asked = error.estimated_time
+        if asked is not None:
+            return min(max(asked, 0.0), self.max_wait)
+        window = min(self.backoff_cap, self.backoff_base * (2**retry))
+        return window * rand()
+
+    def should_retry(self, retry: int, error: BaseException, waited: float) -> bool:
+        """True when retry number ``retry`` (0-based) may follow ``error``."""
+        return retry < self.max_retries and waited < self.max_total and self.is_retryable(error)

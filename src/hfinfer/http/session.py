@@ -1,0 +1,317 @@
+"""The one place that opens connections: an aiohttp session with retries, timeouts
+and errors mapped onto hfinfer's tree.
+
+A request is retried (per :class:`RetryPolicy`) only until its answer's
+headers arrive; once a body is handed to the caller nothing is retried, since
+a generation is not idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .._version import __version__
+from ..config import ClientSettings
+from ..errors import (
+    ConnectionError,
+    HFInferenceError,
+    HtmlResponseError,
+    InvalidRequestError,
+    ModelLoadingError,
+    ResponseError,
+    StreamError,
+    TimeoutError,
+    error_from_response,
+    looks_like_html,
+)
+from .retry import RetryPolicy
+
+__all__ = ["HttpClient", "redact_headers"]
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"hfinfer/{__version__}; aiohttp/{aiohttp.__version__}"
+#: An error body is read up to this size; the rest of a proxy's page is not needed.
+MAX_ERROR_BODY = 64 * 1024
+WAIT_FOR_MODEL_HEADER = "x-wait-for-model"
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy safe to log: credentials replaced by ``***``."""
+    secret = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
+    return {k: ("***" if k.lower() in secret else v) for k, v in headers.items()}
+
+
+class HttpClient:
+    """An aiohttp session plus hfinfer's request rules; reuse one for many calls.
+
+    Use as ``async with HttpClient(settings) as http: ...`` or call
+    :meth:`aclose`. A caller's own ``aiohttp.ClientSession`` can be passed in;
+    it is then used as is and not closed here.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
+        self._session = session
+        self._owns_session = session is None
+        self._connector: aiohttp.BaseConnector | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpClient(hub={self.settings.hub_endpoint!r}, "
+            f"token={'set' if self.settings.token else 'none'}, proxy={self.settings.proxy!r})"
+        )
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._session is not None and self._session.closed
+
+    async def aclose(self) -> None:
+        """Close the session and its connections (only if this client made them)."""
+        if self._session is not None and self._owns_session and not self._session.closed:
+            await self._session.close()
+
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session, made on first use (inside the running loop)."""
+        if self._session is None or (self._owns_session and self._session.closed):
+            timeouts = self.settings.timeouts
+            self._session = aiohttp.ClientSession(
+                connector=self._make_connector(),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=timeouts.connect, sock_read=timeouts.first_byte
+                ),
+                # Honour HTTP(S)_PROXY and NO_PROXY for every call, discovery included.
+                trust_env=True,
+                json_serialize=lambda obj: orjson.dumps(obj).decode(),
+            )
+            self._owns_session = True
+        return self._session
+
+    def _make_connector(self) -> aiohttp.BaseConnector:
+        proxy = self.settings.proxy
+        if proxy and proxy.startswith(("socks4://", "socks5://", "socks5h://")):
+            try:
+                from aiohttp_socks import ProxyConnector  # type: ignore[import-not-found]
+            except ImportError as exc:
+                raise InvalidRequestError(
+                    f"A SOCKS proxy needs the extra: pip install 'hfinfer[socks]' ({proxy.split('://')[0]})"
+                ) from exc
+            return ProxyConnector.from_url(proxy, limit=0)
+        # No cap on connections: a gateway relays hundreds of streams at once.
+        return aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False)
+
+    def _http_proxy(self) -> str | None:
+        proxy = self.settings.proxy
+        return proxy if proxy and proxy.startswith(("http://", "https://")) else None
+
+    def build_headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"user-agent": USER_AGENT}
+        if self.settings.token:
+            headers["authorization"] = f"Bearer {self.settings.token}"
+        if self.settings.bill_to:
+            headers["x-hf-bill-to"] = self.settings.bill_to
+        if extra:
+            headers.update(extra)
+        return headers
+
+    @asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        model: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send a request and yield its successful response (status < 400).
+
+        Retries per the policy; an error answer raises the matching hfinfer
+        error. With ``stream=True`` the read limit switches from the first-byte
+        timeout to the stream-gap timeout once headers arrive. The response is
+        closed on exit, freeing its connection even when abandoned mid-body.
+        """
+        policy = retry or self.retry
+        body = orjson.dumps(json) if json is not None else None
+        request_headers = self.build_headers(headers)
+        if body is not None:
+            request_headers.setdefault("content-type", "application/json")
+        waited = 0.0
+        attempt = 0
+        while True:
+            try:
+                response = await self._send(method, url, body, params, request_headers, model)
+                break
+            except HFInferenceError as error:
+                if not policy.should_retry(attempt, error, waited):
+                    raise
+                delay = policy.delay(attempt, error)
+                if isinstance(error, ModelLoadingError) or getattr(error, "status", None) == 503:
+                    # Ask the inference API to hold the request until the model is up.
+                    request_headers[WAIT_FOR_MODEL_HEADER] = "true"
+                logger.info("retrying %s %s in %.2fs after: %s", method, url, delay, error)
+                await asyncio.sleep(delay)
+                waited += delay
+                attempt += 1
+        try:
+            if stream:
+                self._switch_to_stream_gap(response)
+            yield response
+        finally:
+            # close() rather than release(): an unread body must not go back to the pool.
+            if response.content.at_eof():
+                response.release()
+            else:
+                response.close()
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        params: Any,
+        headers: dict[str, str],
+        model: str | None,
+    ) -> aiohttp.ClientResponse:
+        timeouts = self.settings.timeouts
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s headers=%s", method, url, redact_headers(headers))
+        try:
+            response = await self.session().request(
+                method, url, data=body, params=params, headers=headers, proxy=self._http_proxy()
+            )
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TimeoutError(
+                f"Could not connect to {url} within {timeouts.connect} s (connect timeout).",
+                phase="connect",
+                seconds=timeouts.connect,
+            ) from exc
+        except (aiohttp.SocketTimeoutError, asyncio.TimeoutError) as exc:
+            raise TimeoutError(
+                f"{url} sent no answer within {timeouts.first_byte} s (first-byte timeout). "
+                "A cold model can take minutes; raise timeout= if needed.",
+                phase="first_byte",
+                seconds=timeouts.first_byte,
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectionError(f"Could not connect to {url}: {exc.os_error or exc}") from exc
+        except aiohttp.ClientProxyConnectionError as exc:
+            raise ConnectionError(f"Could not connect through the proxy: {exc}") from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            raise ConnectionError(f"The connection to {url} broke before an answer: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectionError(f"Request to {url} failed: {exc}") from exc
+        if response.status < 400:
+            return response
+        try:
+            raw = await self._read_error_body(response)
+        finally:
+            response.close()
+        raise error_from_response(
+            response.status,
+            raw,
+            content_type=response.headers.get("content-type", ""),
+            headers=response.headers,
+            url=str(response.url),
+            model=model,
+        )
+
+    @staticmethod
+    async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await response.content.read(MAX_ERROR_BODY)
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return b""
+
+    def _switch_to_stream_gap(self, response: aiohttp.ClientResponse) -> None:
+        gap = self.settings.timeouts.stream_gap
+        protocol = response.connection.protocol if response.connection else None
+        if protocol is not None and hasattr(protocol, "read_timeout"):
+            protocol.read_timeout = gap
+
+    async def read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The whole body of a non-streamed answer, bounded by the total timeout."""
+        total = self.settings.timeouts.total
+        try:
+            return await asyncio.wait_for(response.read(), total)
+        except asyncio.TimeoutError as exc:
+            raise TimeoutError(
+                f"{response.url} did not finish its answer within {total} s (total timeout).",
+                phase="total",
+                seconds=total,
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise StreamError(
+                f"The answer from {response.url} was cut off: {exc}", status=response.status
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectionError(f"Reading the answer from {response.url} failed: {exc}") from exc
+
+    async def read_json(self, response: aiohttp.ClientResponse) -> Any:
+        """Decode a JSON answer; an HTML page gets its own clear error."""
+        raw = await self.read_body(response)
+        content_type = response.headers.get("content-type", "")
+        if looks_like_html(raw, content_type):
+            raise error_from_response(
+                response.status, raw, content_type=content_type, url=str(response.url)
+            )
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ResponseError(
+                f"{response.url} answered with something that is not JSON: {raw[:120]!r}",
+                status=response.status,
+                body=raw.decode("utf-8", errors="replace"),
+                url=str(response.url),
+            ) from exc
+
+    async def get_json(
+        self,
+        url: str,
+        *,
+        params: Any = None,
+        model: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        async with self.open("GET", url, params=params, model=model, retry=retry) as response:
+            return await self.read_json(response)
+
+
+def html_guard(response: aiohttp.ClientResponse) -> None:
+    """Refuse a 200 HTML page where an event stream or JSON was expected."""
+    if "html" in response.headers.get("content-type", "").lower():
+        raise HtmlResponseError(
+            f"{response.url} answered with an HTML page instead of the API's answer. A proxy, "
+            "captive portal or firewall probably answered; check the base URL and proxy settings.",
+            status=response.status,
+            url=str(response.url),
+        )

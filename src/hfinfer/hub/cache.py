@@ -1,0 +1,108 @@
+"""Caches for Hub answers: JSON files on disk with an expiry, and single flight
+(concurrent askers of one key share one request).
+
+File work runs in a thread so the event loop never blocks on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+__all__ = ["DiskCache", "single_flight"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_TTL = 24 * 3600.0
+
+
+class DiskCache:
+    """JSON values under ``directory``, one file a key, each with the time it was stored.
+
+    ``get`` returns ``None`` for a missing, unreadable or expired entry;
+    ``ignore_expiry`` (offline mode) returns an expired one too. A broken
+    file is treated as missing, never as an error: a cache must not fail a call.
+    """
+
+    def __init__(self, directory: Path, ttl: float = DEFAULT_TTL) -> None:
+        self.directory = directory
+        self.ttl = ttl
+
+    def _path(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        return self.directory / f"{digest}.json"
+
+    def _read(self, key: str, ignore_expiry: bool) -> Any:
+        try:
+            record = orjson.loads(self._path(key).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        if not isinstance(record, dict) or record.get("key") != key:
+            return None
+        if not ignore_expiry and time.time() - float(record.get("stored_at", 0)) > self.ttl:
+            return None
+        return record.get("value")
+
+    def _write(self, key: str, value: Any) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(
+                orjson.dumps({"key": key, "stored_at": time.time(), "value": value})
+            )
+            os.replace(temporary, path)  # atomic: a reader never sees half a file
+        except OSError as exc:
+            logger.debug("could not write the cache entry %s: %s", path, exc)
+
+    async def get(self, key: str, *, ignore_expiry: bool = False) -> Any:
+        return await asyncio.to_thread(self._read, key, ignore_expiry)
+
+    async def put(self, key: str, value: Any) -> None:
+        await asyncio.to_thread(self._write, key, value)
+
+
+_inflight: dict[tuple[int, str], asyncio.Future[Any]] = {}
+
+
+class _LeaderCancelled(Exception):
+    """The caller doing the fetch was cancelled; a waiter fetches for itself."""
+
+
+async def single_flight(key: str, fetch: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fetch`` once for concurrent callers of the same key on one loop."""
+    loop = asyncio.get_running_loop()
+    slot = (id(loop), key)
+    pending = _inflight.get(slot)
+    if pending is not None:
+        try:
+            return await asyncio.shield(pending)
+        except _LeaderCancelled:
+            return await fetch()
+    future: asyncio.Future[Any] = loop.create_future()
+    _inflight[slot] = future
+    try:
+        result = await fetch()
+    except asyncio.CancelledError:
+        future.set_exception(_LeaderCancelled())
+        future.exception()  # retrieved: no "exception was never retrieved" warning
+        raise
+    except BaseException as exc:
+        future.set_exception(exc)
+        future.exception()
+        raise
+    else:
+        future.set_result(result)
+        return result
+    finally:
+        _inflight.pop(slot, None)

@@ -1,0 +1,105 @@
+"""Choose how a prompt is built: the model's own chat template first, the seed's
+family guesses only when no template can be had. Says which path it took."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .chat_template import choose_template, render_chat_template, special_tokens_from
+from .families import format_with_family, pick_family
+
+__all__ = ["Prompt", "TemplateInfo", "build_prompt", "get_inputs", "template_from_model_data"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """A model's chat template and the special tokens it is rendered with.
+
+    ``template`` is a string or transformers' list of named templates;
+    ``source`` says where it came from (for ``hfinfer prompt`` and logs).
+    """
+
+    template: str | list[dict[str, Any]]
+    special_tokens: dict[str, str] = field(default_factory=dict)
+    source: str = "model info"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A built prompt and how it was built (``chat_template: ...`` or ``family: ...``)."""
+
+    text: str
+    source: str
+
+
+def _tokenizer_config(model_data: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    config = (model_data or {}).get("config")
+    tokenizer_config = config.get("tokenizer_config") if isinstance(config, Mapping) else None
+    return tokenizer_config if isinstance(tokenizer_config, Mapping) else {}
+
+
+def template_from_model_data(model_data: Mapping[str, Any] | None) -> TemplateInfo | None:
+    """The template inline in the Hub's model info (``config.tokenizer_config``), if any."""
+    tokenizer_config = _tokenizer_config(model_data)
+    template = tokenizer_config.get("chat_template")
+    if not template:
+        return None
+    return TemplateInfo(template, special_tokens_from(tokenizer_config), "model info")
+
+
+def build_prompt(
+    messages: Sequence[Mapping[str, Any]],
+    model_data: Mapping[str, Any] | None,
+    model_type: str | None = None,
+    do_continue: bool = False,
+    *,
+    template: TemplateInfo | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    documents: list[dict[str, Any]] | None = None,
+) -> Prompt:
+    """Render ``messages`` for a model.
+
+    ``template`` (fetched by the caller) wins; else the template inline in
+    ``model_data``; else the seed's family rules. ``do_continue`` ends the
+    prompt inside the last message (transformers' ``continue_final_message``).
+    Raises :class:`~hfinfer.errors.TemplateError` when the template refuses the
+    conversation (its own message is quoted).
+    """
+    info = template or template_from_model_data(model_data)
+    chosen = choose_template(info.template, tools=tools) if info else None
+    if info is not None and chosen is not None:
+        text = render_chat_template(
+            chosen,
+            list(messages),
+            add_generation_prompt=not do_continue,
+            continue_final_message=do_continue,
+            tools=tools,
+            documents=documents,
+            special_tokens=info.special_tokens,
+        )
+        source = f"chat_template ({info.source})"
+    else:
+        family = pick_family(model_data, model_type)
+        text = format_with_family(family, messages, model_data, do_continue)
+        source = f"family: {family}"
+    logger.debug("prompt built with %s (%d characters)", source, len(text))
+    return Prompt(text, source)
+
+
+def get_inputs(
+    messages: Sequence[Mapping[str, Any]],
+    model_data: Mapping[str, Any] | None,
+    model_type: str | None,
+    do_continue: bool = False,
+) -> str:
+    """The prompt text for ``messages`` (the seed's function, template first).
+
+    >>> get_inputs([{"role": "user", "content": "Hi"}], {}, "gpt2")
+    'Hi'
+    """
+    return build_prompt(messages, model_data, model_type, do_continue).text

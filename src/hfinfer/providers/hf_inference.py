@@ -1,0 +1,564 @@
+"""``HuggingFaceInference``: the seed's provider, on the text-generation-inference
+protocol (``POST {api_base}/models/{model}``) and the Hub's model info.
+
+It orchestrates one call: resolve the model, read its metadata (cached),
+route on ``pipeline_tag``, build the prompt, send, and turn the answer into
+the stream vocabulary of :mod:`hfinfer.types`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, ClassVar
+
+import aiohttp
+
+from ..config import ClientSettings, Timeouts, inference_base
+from ..errors import (
+    ConnectionError,
+    HFInferenceError,
+    InvalidRequestError,
+    ModelNotSupportedError,
+    ResponseError,
+    StreamError,
+    TimeoutError,
+    ValidationError,
+)
+from ..http.session import HttpClient, html_guard
+from ..hub.metadata import Hub
+from ..hub.templates import load_chat_template
+from ..prompts.select import Prompt, TemplateInfo, build_prompt
+from ..protocol import images, tgi
+from ..protocol.sse import SSEParser
+from ..types import Chunk, Messages, content_text
+from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
+from .base import run_in_thread as _run_in_thread
+from .hf_models import (
+    DEFAULT_IMAGE_MODEL,
+    DEFAULT_MODEL,
+    FALLBACK_IMAGE_MODELS,
+    FALLBACK_TEXT_MODELS,
+    MODEL_ALIASES,
+)
+
+__all__ = ["HuggingFaceInference"]
+
+logger = logging.getLogger(__name__)
+
+TEXT_TAGS = frozenset({"text-generation", "image-text-to-text"})
+IMAGE_TAGS = frozenset({"text-to-image"})
+#: The seed's limit: a longer prompt is rebuilt from fewer messages.
+MAX_PROMPT_CHARS = 4096
+#: A failed model-list request is not asked again for this long.
+MODEL_LIST_RETRY_AFTER = 60.0
+LIST_TIMEOUTS = Timeouts(connect=5.0, first_byte=15.0, stream_gap=15.0, total=20.0)
+_IMAGE_OPTIONS = ("negative_prompt", "num_inference_steps", "guidance_scale", "scheduler")
+
+
+class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
+    """Chat, text generation and images through Hugging Face's inference API.
+
+    Use the classmethods directly (each call opens and closes its own
+    connections), or an instance: ``async with HuggingFaceInference() as hf``
+    keeps one connection pool for all its calls and holds defaults for
+    ``api_key``, ``api_base``, ``proxy`` and ``max_retries``.
+
+    >>> async for chunk in HuggingFaceInference.create_async_generator(
+    ...     "meta-llama/Llama-3.1-8B-Instruct", [{"role": "user", "content": "Hi"}]):
+    ...     print(chunk, end="")
+    """
+
+    url = "https://huggingface.co"
+    parent = "HuggingFace"
+    label = "Hugging Face (text-generation-inference)"
+    working = True
+
+    default_model = DEFAULT_MODEL
+    default_image_model = DEFAULT_IMAGE_MODEL
+    model_aliases: ClassVar[dict[str, str]] = dict(MODEL_ALIASES)
+    image_models: ClassVar[list[str]] = list(FALLBACK_IMAGE_MODELS)
+    models: ClassVar[list[str]] = []
+    #: Hub model info by model id (the seed's cache), reused by every call.
+    model_data: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: Chat templates by model id (``None``: the model has none).
+    chat_templates: ClassVar[dict[str, TemplateInfo | None]] = {}
+    _models_failed_at: ClassVar[float] = 0.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Each subclass gets caches of its own: no state shared across providers.
+        super().__init_subclass__(**kwargs)
+        cls.model_data = {}
+        cls.chat_templates = {}
+        cls.models = []
+        cls.image_models = list(cls.image_models)
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        proxy: str | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self._api_base = api_base
+        self._proxy = proxy
+        self._max_retries = max_retries
+        self._http: HttpClient | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._http is not None else "closed"
+        return f"{type(self).__name__}(api_base={self._api_base!r}, {state})"
+
+    async def __aenter__(self) -> HuggingFaceInference:
+        self._http = HttpClient(
+            ClientSettings.resolve(
+                api_key=self._api_key, proxy=self._proxy, max_retries=self._max_retries
+            )
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the instance's connection pool."""
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
+
+    # -- models ---------------------------------------------------------------
+
+    @classmethod
+    def get_models(cls, **kwargs: Any) -> list[str]:
+        """The fallback list plus the Hub's warm text-generation models and its
+        trending text-to-image models, de-duplicated and cached. When the Hub
+        cannot be reached, the fallback list (nothing raised)."""
+        if cls.models:
+            return list(cls.models)
+        return list(_run_in_thread(lambda: cls.get_models_async(**kwargs)))
+
+    @classmethod
+    async def get_models_async(cls, **kwargs: Any) -> list[str]:
+        """The async twin of :meth:`get_models`."""
+        if cls.models:
+            return list(cls.models)
+        fallback = _unique(FALLBACK_TEXT_MODELS + cls.image_models)
+        if time.monotonic() - cls._models_failed_at < MODEL_LIST_RETRY_AFTER:
+            return fallback
+        settings = ClientSettings.resolve(
+            api_key=kwargs.get("api_key"), proxy=kwargs.get("proxy"), timeout=LIST_TIMEOUTS
+        )
+        try:
+            async with HttpClient(settings) as http:
+                hub = Hub(http)
+                text = await hub.list_models(
+                    pipeline_tag="text-generation",
+                    inference="warm",
+                    sort="trendingScore",
+                    direction=-1,
+                    limit=100,
+                )
+                image = await hub.list_models(
+                    pipeline_tag="text-to-image",
+                    inference="warm",
+                    sort="trendingScore",
+                    direction=-1,
+                    limit=20,
+                )
+        except HFInferenceError as exc:
+            logger.warning("could not list models on the Hub (%s); using the fallback list", exc)
+            cls._models_failed_at = time.monotonic()
+            return fallback
+        image_ids = [m["id"] for m in image if isinstance(m.get("id"), str)]
+        cls.image_models = _unique(cls.image_models + image_ids)
+        text_ids = sorted(m["id"] for m in text if isinstance(m.get("id"), str))
+        cls.models = _unique(FALLBACK_TEXT_MODELS + text_ids + cls.image_models)
+        return list(cls.models)
+
+    @classmethod
+    async def get_model_data(
+        cls, session: HttpClient | aiohttp.ClientSession | None, model: str
+    ) -> dict[str, Any]:
+        """The Hub's info about ``model`` (``GET /api/models/{model}``), cached in
+        :attr:`model_data` and on disk. ``session`` may be hfinfer's
+        :class:`HttpClient`, an ``aiohttp.ClientSession``, or ``None``."""
+        cached = cls.model_data.get(model)
+        if cached is not None:
+            return cached
+        async with _borrow_client(session) as http:
+            info = await Hub(http).model_info(model)
+        cls.model_data[model] = info
+        return info
+
+    @classmethod
+    async def get_chat_template(cls, http: HttpClient, model: str) -> TemplateInfo | None:
+        """The model's chat template (cached per model), or ``None``."""
+        if model in cls.chat_templates:
+            return cls.chat_templates[model]
+        info = await load_chat_template(Hub(http), model, await cls.get_model_data(http, model))
+        cls.chat_templates[model] = info
+        return info
+
+    # -- generation -------------------------------------------------------------
+
+    @hybridmethod
+    async def create_async_generator(
+        self_or_cls: Any,
+        model: str,
+        messages: Messages,
+        stream: bool = True,
+        proxy: str | None = None,
+        timeout: float | Timeouts | None = 600,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        max_tokens: int = 1024,
+        temperature: float | None = None,
+        prompt: str | None = None,
+        action: str | None = None,
+        extra_data: dict[str, Any] | None = None,
+        seed: int | None = None,
+        aspect_ratio: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Chunk]:
+        """Generate text (streamed or not) or an image, by the model's ``pipeline_tag``.
+
+        Yields ``str`` text chunks, then :class:`~hfinfer.types.Usage` (when
+        known) and :class:`~hfinfer.types.FinishReason`; for a text-to-image
+        model, one :class:`~hfinfer.types.ImageResponse`. ``api_base``
+        (alias ``base_url``) is the inference base, by default
+        ``https://router.huggingface.co/hf-inference``. ``extra_data`` (alias
+        ``extra_body``) is merged into the request's parameters; TGI knobs
+        (``top_p``, ``top_k``, ``stop``, ``repetition_penalty``, ``do_sample``,
+        ...) are accepted as keywords. ``action="continue"`` carries the last
+        assistant message on. Raises subclasses of
+        :class:`~hfinfer.errors.HFInferenceError`; text already yielded stays
+        yielded (a broken stream's error carries it as ``partial_text``).
+        """
+        cls = self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
+        instance = None if isinstance(self_or_cls, type) else self_or_cls
+        call = _CallOptions.collect(
+            instance,
+            kwargs,
+            api_base=api_base,
+            api_key=api_key,
+            proxy=proxy,
+            timeout=timeout,
+            extra_data=extra_data,
+        )
+        model = cls.get_model(model)
+        check_messages(messages, allow_empty=prompt is not None)
+        async with _call_client(instance, call.settings) as http:
+            model_data = await cls.get_model_data(http, model)
+            tag = model_data.get("pipeline_tag")
+            if tag in IMAGE_TAGS:
+                image = await _generate_image(
+                    http, call, model, messages, prompt, seed, width, height, aspect_ratio, kwargs
+                )
+                yield image
+                return
+            if tag not in TEXT_TAGS:
+                raise ModelNotSupportedError(
+                    f"{model} is a {tag or 'untagged'} model; {cls.__name__} runs "
+                    "text-generation, image-text-to-text and text-to-image models.",
+                    model=model,
+                    pipeline_tag=tag,
+                )
+            built = await cls._build_text_prompt(
+                http, model, model_data, messages, action == "continue", kwargs
+            )
+            params = _text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
+            url = f"{call.api_base}/models/{model}"
+            async for chunk in _generate_text(
+                http, url, model, built.text, params, stream, action == "continue"
+            ):
+                yield chunk
+
+    @classmethod
+    async def _build_text_prompt(
+        cls,
+        http: HttpClient,
+        model: str,
+        model_data: Mapping[str, Any],
+        messages: Messages,
+        do_continue: bool,
+        kwargs: Mapping[str, Any],
+    ) -> Prompt:
+        template = await cls.get_chat_template(http, model)
+        model_type = (model_data.get("config") or {}).get("model_type")
+        tools = kwargs.get("tools")
+        built = build_prompt(
+            messages, model_data, model_type, do_continue, template=template, tools=tools
+        )
+        if len(built.text) > MAX_PROMPT_CHARS and len(messages) > 1:
+            shorter = _fewer_messages(messages)
+            logger.info(
+                "prompt of %d characters is over %d; kept %d of %d messages",
+                len(built.text),
+                MAX_PROMPT_CHARS,
+                len(shorter),
+                len(messages),
+            )
+            built = build_prompt(
+                shorter, model_data, model_type, do_continue, template=template, tools=tools
+            )
+        logger.debug("%s: prompt from %s", model, built.source)
+        return built
+
+
+class _CallOptions:
+    """The options of one call, resolved from arguments, instance and environment."""
+
+    __slots__ = ("api_base", "extra", "settings")
+
+    def __init__(self, settings: ClientSettings, api_base: str, extra: dict[str, Any]) -> None:
+        self.settings = settings
+        self.api_base = api_base
+        self.extra = extra
+
+    @classmethod
+    def collect(
+        cls,
+        instance: HuggingFaceInference | None,
+        kwargs: dict[str, Any],
+        *,
+        api_base: str | None,
+        api_key: str | None,
+        proxy: str | None,
+        timeout: float | Timeouts | None,
+        extra_data: dict[str, Any] | None,
+    ) -> _CallOptions:
+        base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
+        extra_body = kwargs.pop("extra_body", None)
+        for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
+            if value is not None and not isinstance(value, Mapping):
+                raise InvalidRequestError(f"{name} must be a dict, got {type(value).__name__}")
+        settings = ClientSettings.resolve(
+            api_key=api_key or (instance and instance._api_key) or None,
+            proxy=proxy or (instance and instance._proxy) or None,
+            timeout=timeout,
+            max_retries=kwargs.pop("max_retries", None)
+            if "max_retries" in kwargs
+            else (instance._max_retries if instance else None),
+        )
+        return cls(
+            settings, inference_base(base or None), {**(extra_data or {}), **(extra_body or {})}
+        )
+
+
+@asynccontextmanager
+async def _call_client(
+    instance: HuggingFaceInference | None, settings: ClientSettings
+) -> AsyncIterator[HttpClient]:
+    """The instance's open pool when there is one, else a client for this call only."""
+    shared = instance._http if instance is not None else None
+    if (
+        shared is not None
+        and not shared.closed
+        and settings.token == shared.settings.token
+        and settings.proxy == shared.settings.proxy
+    ):
+        yield shared
+        return
+    async with HttpClient(settings) as http:
+        yield http
+
+
+@asynccontextmanager
+async def _borrow_client(
+    session: HttpClient | aiohttp.ClientSession | None,
+) -> AsyncIterator[HttpClient]:
+    if isinstance(session, HttpClient):
+        yield session
+    elif isinstance(session, aiohttp.ClientSession):
+        yield HttpClient(ClientSettings.resolve(), session=session)
+    else:
+        async with HttpClient(ClientSettings.resolve()) as http:
+            yield http
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _fewer_messages(messages: Messages) -> Messages:
+    """The seed's rule: the first 3 and last 3 of a long conversation; else the
+    system messages and the last message."""
+    if len(messages) > 6:
+        return messages[:3] + messages[-3:]
+    return [m for m in messages[:-1] if m.get("role") == "system"] + [messages[-1]]
+
+
+def _text_parameters(
+    model_data: Mapping[str, Any],
+    max_tokens: int | None,
+    temperature: float | None,
+    seed: int | None,
+    extra: Mapping[str, Any],
+    kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    for alias, name in tgi.PARAMETER_ALIASES.items():
+        if alias in kwargs and name not in kwargs:
+            kwargs[name] = kwargs.pop(alias)
+    if "max_tokens" in kwargs:  # from the max_new_tokens alias
+        max_tokens = kwargs.pop("max_tokens")
+    knobs = {k: kwargs[k] for k in tgi.GENERATION_PARAMETERS if k in kwargs}
+    ignored = set(kwargs) - tgi.GENERATION_PARAMETERS - {"tools"} - set(_IMAGE_OPTIONS)
+    if ignored:
+        logger.debug("ignoring arguments this route does not use: %s", sorted(ignored))
+    model_type = (model_data.get("config") or {}).get("model_type")
+    if model_type == "gpt2" and max_tokens is not None and max_tokens >= 1024:
+        max_tokens = 512  # gpt2's whole context is 1024 tokens
+    return tgi.build_parameters(
+        max_new_tokens=max_tokens, temperature=temperature, seed=seed, extra=extra, **knobs
+    )
+
+
+async def _generate_text(
+    http: HttpClient,
+    url: str,
+    model: str,
+    prompt: str,
+    params: dict[str, Any],
+    stream: bool,
+    do_continue: bool,
+) -> AsyncIterator[Chunk]:
+    payload = {"inputs": prompt, "parameters": params, "stream": stream}
+    try:
+        async for chunk in _send_text(http, url, model, payload, stream, do_continue):
+            yield chunk
+    except ValidationError as exc:
+        # Context overflow: clamp max_new_tokens to what fits and try once more.
+        fitted = tgi.fit_max_new_tokens(str(exc))
+        if fitted is None:
+            raise
+        logger.info(
+            "max_new_tokens %s does not fit the context; using %d",
+            params.get("max_new_tokens"),
+            fitted,
+        )
+        payload["parameters"] = {**params, "max_new_tokens": fitted}
+        async for chunk in _send_text(http, url, model, payload, stream, do_continue):
+            yield chunk
+
+
+async def _send_text(
+    http: HttpClient,
+    url: str,
+    model: str,
+    payload: dict[str, Any],
+    stream: bool,
+    do_continue: bool,
+) -> AsyncIterator[Chunk]:
+    async with http.open("POST", url, json=payload, stream=stream, model=model) as response:
+        html_guard(response)
+        if not stream or "event-stream" not in response.headers.get("content-type", ""):
+            text, tail = tgi.decode_generation(await http.read_json(response))
+            if text:
+                yield text
+            for item in tail:
+                yield item
+            return
+        state = tgi.TextStream(do_continue)
+        parser = SSEParser()
+        feed, decode, read = parser.feed, state.event, response.content.readany
+        gap = http.settings.timeouts.stream_gap
+        while True:
+            try:
+                chunk = await read()
+            except Exception as exc:
+                raise _stream_failure(exc, str(response.url), gap, state) from exc
+            if not chunk:
+                break
+            for data in feed(chunk):
+                if data == b"[DONE]":
+                    continue
+                text = decode(data)
+                if text is not None:
+                    yield text
+        for data in parser.close():
+            if data != b"[DONE]":
+                text = decode(data)
+                if text is not None:
+                    yield text
+        for item in state.finish():
+            yield item
+
+
+def _stream_failure(
+    exc: Exception, url: str, gap: float | None, state: tgi.TextStream
+) -> HFInferenceError:
+    """A transport failure mid-stream, as our error carrying the text so far."""
+    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
+        return TimeoutError(
+            f"The stream from {url} stalled after {state.tokens} tokens: nothing arrived for "
+            f"{gap} s (stream-gap timeout). The text so far is in .partial_text.",
+            phase="stream_gap",
+            seconds=gap,
+            partial_text=state.text,
+        )
+    if isinstance(exc, aiohttp.ClientError):
+        return StreamError(
+            f"The connection to {url} broke after {state.tokens} tokens ({exc}). "
+            "The text so far is in .partial_text.",
+            url=url,
+            partial_text=state.text,
+            tokens_received=state.tokens,
+        )
+    return ConnectionError(f"Reading the stream from {url} failed: {exc!r}")
+
+
+async def _generate_image(
+    http: HttpClient,
+    call: _CallOptions,
+    model: str,
+    messages: Messages,
+    prompt: str | None,
+    seed: int | None,
+    width: int | None,
+    height: int | None,
+    aspect_ratio: str | None,
+    kwargs: Mapping[str, Any],
+) -> Chunk:
+    text = prompt if prompt is not None else _last_user_text(messages)
+    extra = {k: kwargs[k] for k in _IMAGE_OPTIONS if kwargs.get(k) is not None}
+    extra.update(call.extra)
+    payload = images.image_payload(
+        text, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio, extra=extra
+    )
+    url = f"{call.api_base}/models/{model}"
+    headers = {"accept": "image/png"}
+    async with http.open("POST", url, json=payload, model=model, headers=headers) as response:
+        html_guard(response)
+        content_type = response.headers.get("content-type", "")
+        if not content_type.startswith("image/"):
+            body = await http.read_body(response)
+            raise ResponseError(
+                f"{url} answered {content_type or 'without a content type'} instead of an "
+                f"image: {body[:200]!r}",
+                status=response.status,
+                body=body.decode("utf-8", errors="replace"),
+                url=url,
+            )
+        body = await http.read_body(response)
+    options = {"seed": payload["parameters"]["seed"], "model": model}
+    return images.image_response(body, content_type, text, options)
+
+
+def _last_user_text(messages: Messages) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return content_text(message.get("content"))
+    raise InvalidRequestError("An image needs a prompt: pass prompt=... or a user message.")

@@ -1,0 +1,204 @@
+"""The stream vocabulary: what a provider yields besides ``str`` answer text.
+
+The names and their ``str()`` follow gpt4free's response types, so code
+written for its providers keeps working: printing every chunk of a stream
+prints the answer and nothing else, except images, which print as Markdown.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+__all__ = [
+    "Chunk",
+    "FinishReason",
+    "ImageResponse",
+    "Message",
+    "Messages",
+    "Reasoning",
+    "ToolCall",
+    "ToolCalls",
+    "Usage",
+    "content_text",
+]
+
+
+class Message(TypedDict, total=False):
+    role: str
+    content: Any  # str, or a list of parts such as {"type": "text", "text": ...}
+    name: str
+    tool_calls: list[dict[str, Any]]
+    tool_call_id: str
+
+
+Messages = list[Message]
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string as it is, text parts joined by "\\n"."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and part.get("type", "text") == "text":
+                texts.append(str(part.get("text", "")))
+        return "\n".join(texts)
+    return str(content)
+
+
+@dataclass(frozen=True, slots=True)
+class FinishReason:
+    """Why generation stopped: ``"stop"`` (end of sequence or a stop word),
+    ``"length"`` (the token limit), ``"tool_calls"``, or the server's own word."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts for one generation, when the server reports them."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens + self.completion_tokens
+
+    def __str__(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """A piece of the model's reasoning (``<think>`` text or ``reasoning_content``),
+    kept apart from the answer. ``status`` carries progress notes, if any."""
+
+    token: str | None = None
+    status: str | None = None
+
+    def __str__(self) -> str:
+        return self.token or ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One complete tool call: ``arguments`` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+    type: Literal["function"] = "function"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """The tool calls of one answer, assembled from their streamed deltas."""
+
+    calls: tuple[ToolCall, ...]
+
+    def __iter__(self) -> Iterator[ToolCall]:
+        return iter(self.calls)
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def __str__(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageResponse:
+    """Generated image(s): ``images`` are URLs, often ``data:`` URLs holding the bytes.
+
+    ``alt`` is the prompt. ``str()`` gives Markdown, as gpt4free's type does.
+    """
+
+    images: list[str]
+    alt: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, images: str | list[str], alt: str = "", options: dict | None = None):
+        object.__setattr__(self, "images", [images] if isinstance(images, str) else list(images))
+        object.__setattr__(self, "alt", alt or "")
+        object.__setattr__(self, "options", dict(options or {}))
+
+    def get_list(self) -> list[str]:
+        return list(self.images)
+
+    @property
+    def url(self) -> str:
+        """The first image's URL."""
+        return self.images[0]
+
+    def data(self, index: int = 0) -> tuple[bytes, str]:
+        """Decode a ``data:`` URL into (bytes, media type); raises ``ValueError`` otherwise."""
+        return decode_data_url(self.images[index])
+
+    def save(self, path: str | Path, index: int = 0) -> Path:
+        """Write the image to ``path``; a folder, or a name without an extension, gets
+        the extension of the image's media type. Returns the path written."""
+        body, media_type = self.data(index)
+        target = Path(path)
+        extension = mimetypes.guess_extension(media_type) or ".bin"
+        extension = {".jpe": ".jpg", ".jpeg": ".jpg"}.get(extension, extension)
+        if target.is_dir():
+            target = target / f"image-{index}{extension}"
+        elif not target.suffix:
+            target = target.with_suffix(extension)
+        target.write_bytes(body)
+        return target
+
+    def __str__(self) -> str:
+        alt = self.alt.replace("\n", " ").replace("[", "(").replace("]", ")")
+        return "\n".join(f"[![{alt}]({url})]({url})" for url in self.images)
+
+    def __repr__(self) -> str:
+        shown = [_short_url(url) for url in self.images]
+        return f"ImageResponse(images={shown!r}, alt={self.alt!r})"
+
+
+def _short_url(url: str) -> str:
+    if url.startswith("data:") and len(url) > 64:
+        head, _, payload = url.partition(",")
+        return f"{head},...({len(payload)} base64 chars)"
+    return url
+
+
+def decode_data_url(url: str) -> tuple[bytes, str]:
+    """Split ``data:<type>;base64,<payload>`` into (bytes, media type)."""
+    if not url.startswith("data:"):
+        raise ValueError("not a data: URL; download it to save it")
+    head, _, payload = url[5:].partition(",")
+    media_type = head.split(";", 1)[0] or "application/octet-stream"
+    try:
+        body = base64.b64decode(payload, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"the data: URL holds invalid base64: {exc}") from exc
+    return body, media_type
+
+
+Chunk = str | FinishReason | Usage | Reasoning | ToolCalls | ImageResponse

@@ -1,0 +1,79 @@
+"""Hermetic tests: the environment is isolated, servers are real local servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from hfinfer import HuggingFaceInference
+from hfserver import FakeHF
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No HF_*/HFINFER_* from the machine; HF_HOME in a temporary folder; empty caches."""
+    for name in list(os.environ):
+        if name.startswith(("HF_", "HFINFER_", "HUGGING_FACE_")) or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "hf_home"
+    home.mkdir()
+    monkeypatch.setenv("HF_HOME", str(home))
+    # Nothing in a test may reach a real host by accident.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HFINFER_API_BASE", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_ROUTER_URL", "http://127.0.0.1:9")
+    _clear_provider_caches()
+    yield home
+    _clear_provider_caches()
+
+
+def _clear_provider_caches() -> None:
+    HuggingFaceInference.model_data.clear()
+    HuggingFaceInference.chat_templates.clear()
+    HuggingFaceInference.models = []
+    HuggingFaceInference._models_failed_at = 0.0
+
+
+@pytest.fixture
+async def hf(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeHF]:
+    """A local Hub + inference server; HF_ENDPOINT and the inference base point at it."""
+    server = FakeHF()
+    await server.start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HFINFER_API_BASE", server.url)
+    monkeypatch.setenv("HF_ROUTER_URL", server.url)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def hf_sync(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHF]:
+    """The same server on a loop in a thread, for tests of the blocking API.
+
+    It serves a text model ``org/m`` and an image model ``org/img``.
+    """
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = FakeHF()
+    server.add_text_model("org/m")
+    server.add_image_model("org/img")
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HFINFER_API_BASE", server.url)
+    monkeypatch.setenv("HF_ROUTER_URL", server.url)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
