@@ -452,8 +452,12 @@ class Recorded:
 
 
 def load_cassette(name: str) -> list[Recorded]:
-    """The interactions of a recorded cassette under ``shared/data/cassettes``."""
-    data = yaml.load((CASSETTES / name).read_text(encoding="utf-8"), Loader=_CassetteLoader)
+    """The interactions of a recorded huggingface_hub cassette: ``name`` is relative
+    to ``shared/data/cassettes/huggingface_hub`` (or to ``shared/data/cassettes``)."""
+    path = CASSETTES / "huggingface_hub" / name
+    if not path.exists():
+        path = CASSETTES / name
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CassetteLoader)
     recorded = []
     for interaction in data["interactions"]:
         request, response = interaction["request"], interaction["response"]

@@ -29,6 +29,7 @@ from ..errors import (
     TimeoutError,
     ValidationError,
 )
+from ..http.retry import RetryPolicy
 from ..http.session import HttpClient, html_guard
 from ..hub.metadata import Hub
 from ..hub.templates import load_chat_template
@@ -260,7 +261,7 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
         )
         model = cls.get_model(model)
         check_messages(messages, allow_empty=prompt is not None)
-        async with _call_client(instance, call.settings) as http:
+        async with _call_client(instance, call) as http:
             model_data = await cls.get_model_data(http, model)
             tag = model_data.get("pipeline_tag")
             if tag in IMAGE_TAGS:
@@ -321,12 +322,19 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
 class _CallOptions:
     """The options of one call, resolved from arguments, instance and environment."""
 
-    __slots__ = ("api_base", "extra", "settings")
+    __slots__ = ("api_base", "extra", "retry", "settings")
 
-    def __init__(self, settings: ClientSettings, api_base: str, extra: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        api_base: str,
+        extra: dict[str, Any],
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self.api_base = api_base
         self.extra = extra
+        self.retry = retry
 
     @classmethod
     def collect(
@@ -342,6 +350,9 @@ class _CallOptions:
     ) -> _CallOptions:
         base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
         extra_body = kwargs.pop("extra_body", None)
+        retry = kwargs.pop("retry", None)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidRequestError("retry must be a hfinfer.http.retry.RetryPolicy")
         for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
             if value is not None and not isinstance(value, Mapping):
                 raise InvalidRequestError(f"{name} must be a dict, got {type(value).__name__}")
@@ -353,26 +364,27 @@ class _CallOptions:
             if "max_retries" in kwargs
             else (instance._max_retries if instance else None),
         )
-        return cls(
-            settings, inference_base(base or None), {**(extra_data or {}), **(extra_body or {})}
-        )
+        extra = {**(extra_data or {}), **(extra_body or {})}
+        return cls(settings, inference_base(base or None), extra, retry)
 
 
 @asynccontextmanager
 async def _call_client(
-    instance: HuggingFaceInference | None, settings: ClientSettings
+    instance: HuggingFaceInference | None, call: _CallOptions
 ) -> AsyncIterator[HttpClient]:
     """The instance's open pool when there is one, else a client for this call only."""
+    settings = call.settings
     shared = instance._http if instance is not None else None
     if (
-        shared is not None
+        call.retry is None
+        and shared is not None
         and not shared.closed
         and settings.token == shared.settings.token
         and settings.proxy == shared.settings.proxy
     ):
         yield shared
         return
-    async with HttpClient(settings) as http:
+    async with HttpClient(settings, retry=call.retry) as http:
         yield http
 
 
