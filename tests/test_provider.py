@@ -94,9 +94,10 @@ def test_subclasses_get_their_own_caches() -> None:
 async def test_streams_text_then_usage_and_finish(hf: FakeHF) -> None:
     hf.add_text_model("meta-llama/Llama-3.1-8B-Instruct", tokens=[" Hello", " world", "!"])
     chunks = await collect(model="meta-llama/Llama-3.1-8B-Instruct", messages=USER)
-    assert chunks[:3] == ["Hello", " world", "!"]  # the first chunk is left-stripped
-    assert chunks[3] == Usage(prompt_tokens=7, completion_tokens=4)
-    assert chunks[4] == FinishReason("stop")
+    # Tokens that arrive in one read are yielded as one chunk; the first is left-stripped.
+    assert texts(chunks) == "Hello world!"
+    assert chunks[-2] == Usage(prompt_tokens=7, completion_tokens=4)
+    assert chunks[-1] == FinishReason("stop")
     sent = hf.last("POST", "/models/").json()
     assert sent["stream"] is True
     assert sent["parameters"] == {
@@ -153,7 +154,7 @@ async def test_continue_keeps_leading_space_and_ends_inside_message(hf: FakeHF) 
     hf.add_text_model("org/m", tokens=[" and", " more"], eos="<|im_end|>", model_type="qwen2")
     messages = [*USER, {"role": "assistant", "content": "Hello"}]
     chunks = await collect(model="org/m", messages=messages, action="continue")
-    assert chunks[:2] == [" and", " more"]
+    assert texts(chunks) == " and more"
     assert hf.last("POST", "/models/").json()["inputs"].endswith("<|im_start|>assistant\nHello")
 
 
@@ -467,3 +468,62 @@ async def test_create_async_joins_text(hf: FakeHF) -> None:
     hf.add_text_model("org/m")
     assert await HuggingFaceInference.create_async("org/m", USER) == "Hello world!"
     assert await HuggingFaceInference().create_async("org/m", USER) == "Hello world!"
+
+
+# -- proxy, offline, model lists -----------------------------------------------------------
+
+
+async def test_proxy_is_used_for_every_call(hf: FakeHF, monkeypatch) -> None:
+    # The hosts do not exist; only a proxy that forwards can answer. The local
+    # server plays the proxy: it receives absolute-form requests.
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.invalid")
+    hf.add_text_model("org/m")
+    chunks = await collect(
+        model="org/m", messages=USER, api_base="http://inference.invalid", proxy=hf.url
+    )
+    assert texts(chunks) == "Hello world!"
+    assert hf.count("GET", "/api/models/org/m") == 1 and hf.count("POST", "/models/org/m") == 1
+
+
+async def test_offline_mode_uses_the_disk_cache_alone(hf: FakeHF, monkeypatch) -> None:
+    from hfinfer.hub.metadata import OfflineCacheMiss
+
+    hf.add_text_model("org/m")
+    await collect(model="org/m", messages=USER)
+    HuggingFaceInference.model_data.clear()
+    HuggingFaceInference.chat_templates.clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert texts(await collect(model="org/m", messages=USER)) == "Hello world!"
+    assert hf.count("GET", "/api/models/") == 1
+    with pytest.raises(OfflineCacheMiss, match="HF_HUB_OFFLINE"):
+        await collect(model="org/other", messages=USER)
+
+
+def test_get_models_merges_hub_lists_and_caches(hf_sync: FakeHF) -> None:
+    hf_sync.model_lists["text-generation"] = [
+        {"id": "z/warm"},
+        {"id": "a/warm"},
+        {"id": HuggingFaceInference.default_model},
+    ]
+    hf_sync.model_lists["text-to-image"] = [
+        {"id": "pix/trend"},
+        {"id": "black-forest-labs/FLUX.1-dev"},
+    ]
+    models = HuggingFaceInference.get_models()
+    assert models[0] == HuggingFaceInference.default_model
+    assert len(models) == len(set(models))
+    assert {"z/warm", "a/warm", "pix/trend"} <= set(models)
+    assert models.index("a/warm") < models.index("z/warm")
+    assert "pix/trend" in HuggingFaceInference.image_models
+    listed = hf_sync.count("GET", "/api/models")
+    assert HuggingFaceInference.get_models() == models
+    assert hf_sync.count("GET", "/api/models") == listed
+    query = dict(hf_sync.last("GET", "/api/models").query)
+    assert query["inference"] == "warm" and query["sort"] == "trendingScore"
+
+
+def test_get_models_without_hub_returns_fallback(monkeypatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    models = HuggingFaceInference.get_models()
+    assert HuggingFaceInference.default_model in models
+    assert HuggingFaceInference.default_image_model in models

@@ -1,24 +1,29 @@
-"""Server-Sent Events: bytes in, event data payloads out. No I/O.
+"""Server-Sent Events: bytes in, event data out. No I/O.
 
-Works on bytes and splits on blank lines with ``bytes.split``, so the cost
-per event is a slice, not a Python loop per line. JSON is left to the caller:
-a complete event is never cut inside a UTF-8 character, so it decodes
+Works on bytes and finds events with ``bytes`` methods (C loops), not a
+Python loop per line. Two ways out of :class:`SSEParser`:
+
+- :meth:`SSEParser.feed` returns each completed event's ``data`` payload;
+- :meth:`SSEParser.take` returns the raw text of the completed events, which
+  :func:`data_array` turns into one JSON array when every event is a single
+  ``data:`` line (what TGI and OpenAI-style servers send), so a stream's
+  events decode in one call. :func:`payloads` is the general fallback.
+
+A complete event is never cut inside a UTF-8 character, so JSON decodes
 cleanly even when a character straddled two reads.
 """
 
 from __future__ import annotations
 
-__all__ = ["SSEParser"]
+__all__ = ["SSEParser", "data_array", "payloads"]
 
 
 class SSEParser:
-    """Incremental parser of an ``text/event-stream`` body.
+    """Incremental parser of a ``text/event-stream`` body.
 
-    ``feed`` returns the ``data`` payload of each event the chunk completes
-    (several ``data:`` lines of one event joined by ``\\n``, one optional space
-    after the colon removed); comments (``:keep-alive``) and other fields
-    (``event:``, ``id:``, ``retry:``) are skipped; events without data yield
-    nothing. ``CRLF`` and lone ``CR`` line ends are accepted.
+    Events end at a blank line. ``CRLF`` and lone ``CR`` line ends are
+    accepted (normalised to ``LF``). Comments (``:keep-alive``) and fields
+    other than ``data`` (``event:``, ``id:``, ``retry:``) are skipped.
     """
 
     __slots__ = ("_buffer",)
@@ -26,7 +31,11 @@ class SSEParser:
     def __init__(self) -> None:
         self._buffer = b""
 
-    def feed(self, chunk: bytes) -> list[bytes]:
+    def take(self, chunk: bytes) -> bytes:
+        """The raw text of the events ``chunk`` completes (each ending in a blank
+        line), or ``b""``; the rest is kept for the next read."""
+        if not self._buffer and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
+            return chunk  # a read of whole events, as a server writing one per chunk sends
         buffer = self._buffer + chunk if self._buffer else chunk
         held = b""
         if b"\r" in buffer:
@@ -34,35 +43,66 @@ class SSEParser:
             if buffer[-1:] == b"\r":
                 buffer, held = buffer[:-1], b"\r"
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if b"\n\n" not in buffer:
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
             self._buffer = buffer + held
-            return []
-        blocks = buffer.split(b"\n\n")
-        self._buffer = blocks.pop() + held
-        payloads = []
-        append = payloads.append
-        for block in blocks:
-            # The common case, one "data:" line per event, costs one slice.
-            if block[:5] == b"data:" and b"\n" not in block:
-                append(block[6:] if block[5:6] == b" " else block[5:])
-            elif block:
-                data = _block_data(block)
-                if data is not None:
-                    append(data)
-        return payloads
+            return b""
+        self._buffer = buffer[end + 2 :] + held
+        return buffer[: end + 2]
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The ``data`` payload of each event ``chunk`` completes (several ``data:``
+        lines of one event joined by ``\\n``; one space after the colon removed)."""
+        complete = self.take(chunk)
+        return payloads(complete) if complete else []
 
     def close(self) -> list[bytes]:
         """Payloads of a final event the stream did not end with a blank line."""
         buffer, self._buffer = self._buffer.replace(b"\r", b"\n").strip(b"\n"), b""
-        if not buffer:
-            return []
-        data = _block_data(buffer)
-        return [] if data is None else [data]
+        return payloads(buffer + b"\n\n") if buffer else []
 
     @property
     def pending(self) -> bytes:
         """Bytes of an event not yet complete."""
         return self._buffer
+
+
+def data_array(complete: bytes) -> bytes | None:
+    """``b"[d1,d2,...]"`` from events that are each one ``data:`` line, else ``None``.
+
+    A raw newline cannot occur inside JSON text, so counting newlines proves
+    that every event is one line; the payloads are then joined in one
+    ``replace``. Anything else (comments, ``event:`` fields, multi-line data)
+    answers ``None``: use :func:`payloads`.
+    """
+    if complete[:5] != b"data:":
+        return None
+    prefix = b"data: " if complete[5:6] == b" " else b"data:"
+    newlines = complete.count(b"\n")
+    if newlines == 2:  # one event of one line
+        return b"[" + complete[len(prefix) : -2] + b"]"
+    events = complete.count(b"\n\n")
+    if newlines != 2 * events:
+        return None
+    separator = b"\n\n" + prefix
+    if complete.count(separator) != events - 1:
+        return None
+    return b"[" + complete[len(prefix) : -2].replace(separator, b",") + b"]"
+
+
+def payloads(complete: bytes) -> list[bytes]:
+    """The ``data`` payload of each event in ``complete`` (events without data skipped)."""
+    found = []
+    append = found.append
+    for block in complete.split(b"\n\n"):
+        # The common case, one "data:" line per event, costs one slice.
+        if block[:5] == b"data:" and b"\n" not in block:
+            append(block[6:] if block[5:6] == b" " else block[5:])
+        elif block:
+            data = _block_data(block)
+            if data is not None:
+                append(data)
+    return found
 
 
 def _block_data(block: bytes) -> bytes | None:

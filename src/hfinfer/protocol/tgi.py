@@ -13,10 +13,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import orjson
 
 from ..errors import InvalidRequestError, ResponseError, StreamError
 from ..types import FinishReason, Usage
+from . import sse
 
 __all__ = [
     "GENERATION_PARAMETERS",
@@ -137,16 +139,48 @@ def usage_from_details(
     return Usage(prompt_tokens=prompt, completion_tokens=generated)
 
 
-class TextStream:
-    """Turns the data of each TGI stream event into the text to yield.
+class _Token(msgspec.Struct):
+    text: str
+    special: bool = False
 
-    Keeps what a caller needs afterwards: the text so far, the token count,
-    and the final event's details. Raises :class:`StreamError` for an error
-    event, a malformed event, or (in :meth:`finish`) a missing final event;
-    each carries the text already delivered.
+
+class _Event(msgspec.Struct):
+    """The fields of a TGI stream event that matter here; the rest are skipped."""
+
+    token: _Token
+    generated_text: str | None = None
+    details: dict[str, Any] | None = None
+
+
+# Typed decoders build small structs in C, skipping unused fields (index,
+# logprob, top_tokens): about twice as fast as decoding to dicts.
+_decode_event = msgspec.json.Decoder(_Event).decode
+_decode_events = msgspec.json.Decoder(list[_Event]).decode
+
+
+class TextStream:
+    """Turns the data of TGI stream events into the text to yield.
+
+    :meth:`feed` takes every event one read delivered and returns their text
+    joined: tokens that arrived together are yielded together, so the cost
+    per token is a C decode and an append, not a trip through the event loop.
+    The first text is left-stripped unless continuing. Keeps what a caller
+    needs afterwards: the text so far, the token count, the final event's
+    details. A failure inside a batch (an error event, a malformed event) is
+    kept in :attr:`error` after the text before it is returned, so the caller
+    delivers that text first; each error carries the text already delivered.
     """
 
-    __slots__ = ("_first", "details", "do_continue", "final_seen", "parts", "saw_special", "tokens")
+    __slots__ = (
+        "_first",
+        "details",
+        "do_continue",
+        "error",
+        "final_seen",
+        "parts",
+        "saw_special",
+        "tokens",
+    )
 
     def __init__(self, do_continue: bool = False) -> None:
         self.do_continue = do_continue
@@ -156,38 +190,86 @@ class TextStream:
         self.tokens = 0
         self.parts: list[str] = []
         self.details: dict[str, Any] | None = None
+        self.error: StreamError | None = None
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
 
-    def event(self, data: bytes) -> str | None:
-        """The text one event adds, or ``None`` when it adds none."""
+    def feed_sse(self, complete: bytes) -> str:
+        """The text of the raw SSE events in ``complete`` (from ``SSEParser.take``).
+
+        Events that are each one ``data:`` line decode as one JSON array in a
+        single call; anything else goes event by event.
+        """
+        array = sse.data_array(complete)
+        if array is not None:
+            try:
+                return self._take(_decode_events(array))
+            except msgspec.DecodeError:
+                pass
+        return self.feed(sse.payloads(complete))
+
+    def feed(self, payloads: list[bytes]) -> str:
+        """The text the events add, joined (``""`` when none)."""
+        if not payloads:
+            return ""
         try:
-            event = orjson.loads(data)
-            token = event["token"]
-            special = token["special"]
-            text = token["text"]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise self._bad_event(data, exc) from exc
-        self.tokens += 1
-        if event.get("generated_text") is not None or event.get("details") is not None:
+            if len(payloads) == 1:
+                events = [_decode_event(payloads[0])]
+            else:
+                events = _decode_events(b"[" + b",".join(payloads) + b"]")
+        except msgspec.DecodeError:
+            return self._feed_one_by_one(payloads)
+        return self._take(events)
+
+    def event(self, data: bytes) -> str | None:
+        """The text one event adds, or ``None``; raises its error at once."""
+        text = self.feed([data])
+        if self.error is not None:
+            raise self.error
+        return text or None
+
+    def _take(self, events: list[_Event]) -> str:
+        parts = []
+        append = parts.append
+        for event in events:
+            token = event.token
+            if token.special:
+                self.saw_special = True
+            elif token.text:
+                append(token.text)
+        self.tokens += len(events)
+        last = events[-1] if events else None
+        if last is not None and (last.generated_text is not None or last.details is not None):
             self.final_seen = True
-            self.details = event.get("details")
-        if special:
-            self.saw_special = True
-            return None
+            self.details = last.details
+        text = "".join(parts)
         if self._first:
             text = text.lstrip()
             if not text:
-                return None
+                return ""
             self._first = False
-        if not text:
-            return None
-        self.parts.append(text)
+        if text:
+            self.parts.append(text)
         return text
 
-    def _bad_event(self, data: bytes, exc: Exception) -> ResponseError:
+    def _feed_one_by_one(self, payloads: list[bytes]) -> str:
+        # Slow path, taken only when a batch did not decode: keep the text of the
+        # events before the bad one, and record the error for after it is delivered.
+        texts = []
+        for data in payloads:
+            if data == b"[DONE]":
+                continue
+            try:
+                event = _decode_event(data)
+            except msgspec.DecodeError as exc:
+                self.error = self._bad_event(data, exc)
+                break
+            texts.append(self._take([event]))
+        return "".join(texts)
+
+    def _bad_event(self, data: bytes, exc: Exception) -> StreamError:
         try:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -215,6 +297,8 @@ class TextStream:
 
     def finish(self) -> list[Usage | FinishReason]:
         """What to yield after the text: usage (when known), then the finish reason."""
+        if self.error is not None:
+            raise self.error
         if not self.final_seen:
             raise StreamError(
                 f"The stream ended before its final event, after {self.tokens} tokens; "

@@ -485,7 +485,7 @@ async def _send_text(
             return
         state = tgi.TextStream(do_continue)
         parser = SSEParser()
-        feed, decode, read = parser.feed, state.event, response.content.readany
+        take, decode, read = parser.take, state.feed_sse, response.content.readany
         gap = http.settings.timeouts.stream_gap
         while True:
             try:
@@ -494,17 +494,16 @@ async def _send_text(
                 raise _stream_failure(exc, str(response.url), gap, state) from exc
             if not chunk:
                 break
-            for data in feed(chunk):
-                if data == b"[DONE]":
-                    continue
-                text = decode(data)
-                if text is not None:
+            complete = take(chunk)
+            if complete:
+                text = decode(complete)
+                if text:
                     yield text
-        for data in parser.close():
-            if data != b"[DONE]":
-                text = decode(data)
-                if text is not None:
-                    yield text
+                if state.error is not None:
+                    raise state.error
+        text = state.feed(parser.close())
+        if text:
+            yield text
         for item in state.finish():
             yield item
 
