@@ -81,13 +81,20 @@ class Reply:
 
 
 def json_reply(data: Any, status: int = 200, **headers: str) -> Reply:
-    return Reply(status, {"content-type": "application/json", **headers}, json.dumps(data).encode())
+    return Reply(
+        status,
+        {"content-type": "application/json", **headers},
+        json.dumps(data, ensure_ascii=False).encode(),
+    )
 
 
 def sse_events(events: list[Any], *, space: bool = False) -> list[bytes]:
     prefix = b"data: " if space else b"data:"
     return [
-        prefix + (e if isinstance(e, bytes) else json.dumps(e).encode()) + b"\n\n" for e in events
+        prefix
+        + (e if isinstance(e, bytes) else json.dumps(e, ensure_ascii=False).encode())
+        + b"\n\n"
+        for e in events
     ]
 
 

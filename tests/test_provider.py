@@ -527,3 +527,53 @@ def test_get_models_without_hub_returns_fallback(monkeypatch) -> None:
     models = HuggingFaceInference.get_models()
     assert HuggingFaceInference.default_model in models
     assert HuggingFaceInference.default_image_model in models
+
+
+# -- broken streams keep what was delivered ---------------------------------------------------
+
+
+async def test_error_event_mid_stream_after_text(hf: FakeHF) -> None:
+    from hfinfer.errors import StreamError
+    from hfserver import stream_reply, tgi_events
+
+    hf.add_text_model("org/m")
+    events = [
+        *tgi_events(["Once", " upon"])[:2],
+        {"error": "Request failed during generation: CUDA OOM", "error_type": "generation"},
+    ]
+    hf.script("POST", "/models/org/m", stream_reply(events, per_event_chunks=False))
+    delivered: list[str] = []
+    with pytest.raises(StreamError, match="CUDA OOM") as caught:
+        async for chunk in HuggingFaceInference.create_async_generator("org/m", USER):
+            delivered.append(chunk)
+    assert "".join(delivered) == "Once upon"
+    assert caught.value.partial_text == "Once upon" and caught.value.tokens_received == 2
+    assert caught.value.error_type == "generation"
+
+
+async def test_malformed_event_keeps_text(hf: FakeHF) -> None:
+    from hfinfer.errors import StreamError
+    from hfserver import stream_reply, tgi_events
+
+    hf.add_text_model("org/m")
+    events = [*tgi_events(["A", "B"])[:2], b"{not json"]
+    hf.script("POST", "/models/org/m", stream_reply(events))
+    delivered: list[str] = []
+    with pytest.raises(StreamError, match="Malformed stream event after 2 tokens"):
+        async for chunk in HuggingFaceInference.create_async_generator("org/m", USER):
+            delivered.append(chunk)
+    assert "".join(delivered) == "AB"
+
+
+async def test_utf8_split_across_reads(hf: FakeHF) -> None:
+    from hfserver import sse_events, tgi_events
+
+    hf.add_text_model("org/m")
+    body = b"".join(sse_events(tgi_events(["Grüße", " 🌍", " 日本"])))
+    # Cut the body inside multi-byte characters: one HTTP chunk per few bytes.
+    pieces = [body[i : i + 7] for i in range(0, len(body), 7)]
+    hf.script(
+        "POST", "/models/org/m", Reply(200, {"content-type": "text/event-stream"}, chunks=pieces)
+    )
+    chunks = await collect(model="org/m", messages=USER)
+    assert texts(chunks) == "Grüße 🌍 日本"
