@@ -15,7 +15,7 @@ cleanly even when a character straddled two reads.
 
 from __future__ import annotations
 
-__all__ = ["SSEParser", "data_array", "payloads"]
+__all__ = ["SSEParser", "count_events", "data_array", "payloads"]
 
 
 class SSEParser:
@@ -26,28 +26,32 @@ class SSEParser:
     other than ``data`` (``event:``, ``id:``, ``retry:``) are skipped.
     """
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_skip_lf")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._skip_lf = False
 
     def take(self, chunk: bytes) -> bytes:
         """The raw text of the events ``chunk`` completes (each ending in a blank
         line), or ``b""``; the rest is kept for the next read."""
+        if self._skip_lf:
+            # The last read ended in a CR that was taken as a line end: an LF
+            # right after it belongs to the same CRLF.
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
         if not self._buffer and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
             return chunk  # a read of whole events, as a server writing one per chunk sends
         buffer = self._buffer + chunk if self._buffer else chunk
-        held = b""
         if b"\r" in buffer:
-            # A CR at the very end may be the first half of a CRLF split across reads.
-            if buffer[-1:] == b"\r":
-                buffer, held = buffer[:-1], b"\r"
+            self._skip_lf = buffer[-1:] == b"\r"
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = buffer.rfind(b"\n\n")
         if end < 0:
-            self._buffer = buffer + held
+            self._buffer = buffer
             return b""
-        self._buffer = buffer[end + 2 :] + held
+        self._buffer = buffer[end + 2 :]
         return buffer[: end + 2]
 
     def feed(self, chunk: bytes) -> list[bytes]:
@@ -58,7 +62,7 @@ class SSEParser:
 
     def close(self) -> list[bytes]:
         """Payloads of a final event the stream did not end with a blank line."""
-        buffer, self._buffer = self._buffer.replace(b"\r", b"\n").strip(b"\n"), b""
+        buffer, self._buffer = self._buffer.strip(b"\n"), b""
         return payloads(buffer + b"\n\n") if buffer else []
 
     @property
@@ -68,36 +72,36 @@ class SSEParser:
 
 
 def data_array(complete: bytes) -> bytes | None:
-    """``b"[d1,d2,...]"`` from events that are each one ``data:`` line, else ``None``.
+    """``b"[d1,d2,...]"`` from events that start with ``data:``, else ``None``.
 
-    A raw newline cannot occur inside JSON text, so counting newlines proves
-    that every event is one line; the payloads are then joined in one
-    ``replace``. Anything else (comments, ``event:`` fields, multi-line data)
-    answers ``None``: use :func:`payloads`.
+    A raw newline cannot occur inside JSON text, so every ``\n\ndata:`` is an
+    event boundary and the payloads join in one ``replace``. When some event
+    is not a single ``data:`` line (a comment, an ``event:`` field, multi-line
+    data), raw newlines or field names stay in the result and it does not
+    decode as JSON: the caller then falls back to :func:`payloads`. The caller
+    also checks that it decoded one value per event (``count_events``).
     """
     if complete[:5] != b"data:":
         return None
-    prefix = b"data: " if complete[5:6] == b" " else b"data:"
-    newlines = complete.count(b"\n")
-    if newlines == 2:  # one event of one line
-        return b"[" + complete[len(prefix) : -2] + b"]"
-    events = complete.count(b"\n\n")
-    if newlines != 2 * events:
-        return None
-    separator = b"\n\n" + prefix
-    if complete.count(separator) != events - 1:
-        return None
-    return b"[" + complete[len(prefix) : -2].replace(separator, b",") + b"]"
+    return b"[" + complete[5:-2].replace(b"\n\ndata:", b",") + b"]"
+
+
+def count_events(complete: bytes) -> int:
+    """How many events ``complete`` (from :meth:`SSEParser.take`) holds."""
+    return complete.count(b"\n\n")
 
 
 def payloads(complete: bytes) -> list[bytes]:
-    """The ``data`` payload of each event in ``complete`` (events without data skipped)."""
+    """The ``data`` payload of each event in ``complete`` (events with no or empty
+    data are skipped, as the WHATWG rules say)."""
     found = []
     append = found.append
     for block in complete.split(b"\n\n"):
         # The common case, one "data:" line per event, costs one slice.
         if block[:5] == b"data:" and b"\n" not in block:
-            append(block[6:] if block[5:6] == b" " else block[5:])
+            data = block[6:] if block[5:6] == b" " else block[5:]
+            if data:  # an event whose data is empty is not dispatched (WHATWG)
+                append(data)
         elif block:
             data = _block_data(block)
             if data is not None:
@@ -112,6 +116,5 @@ def _block_data(block: bytes) -> bytes | None:
             data_lines.append(line[6:] if line[5:6] == b" " else line[5:])
         elif line == b"data":
             data_lines.append(b"")
-    if not data_lines:
-        return None
-    return b"\n".join(data_lines)
+    data = b"\n".join(data_lines)
+    return data or None

@@ -139,12 +139,12 @@ def usage_from_details(
     return Usage(prompt_tokens=prompt, completion_tokens=generated)
 
 
-class _Token(msgspec.Struct):
+class _Token(msgspec.Struct, gc=False):
     text: str
     special: bool = False
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     """The fields of a TGI stream event that matter here; the rest are skipped."""
 
     token: _Token
@@ -156,6 +156,9 @@ class _Event(msgspec.Struct):
 # logprob, top_tokens): about twice as fast as decoding to dicts.
 _decode_event = msgspec.json.Decoder(_Event).decode
 _decode_events = msgspec.json.Decoder(list[_Event]).decode
+#: What hostile bytes make a decoder raise: invalid UTF-8 inside a string is a
+#: UnicodeDecodeError (a ValueError), deep nesting a RecursionError.
+_DECODE_ERRORS = (msgspec.DecodeError, ValueError, RecursionError)
 
 
 class TextStream:
@@ -205,9 +208,12 @@ class TextStream:
         array = sse.data_array(complete)
         if array is not None:
             try:
-                return self._take(_decode_events(array))
-            except msgspec.DecodeError:
-                pass
+                events = _decode_events(array)
+            except _DECODE_ERRORS:
+                events = None
+            # One value per event, or a line held more than one ('{..},{..}').
+            if events is not None and len(events) == sse.count_events(complete):
+                return self._take(events)
         return self.feed(sse.payloads(complete))
 
     def feed(self, payloads: list[bytes]) -> str:
@@ -219,7 +225,9 @@ class TextStream:
                 events = [_decode_event(payloads[0])]
             else:
                 events = _decode_events(b"[" + b",".join(payloads) + b"]")
-        except msgspec.DecodeError:
+        except _DECODE_ERRORS:
+            return self._feed_one_by_one(payloads)
+        if len(events) != len(payloads):
             return self._feed_one_by_one(payloads)
         return self._take(events)
 
@@ -263,7 +271,7 @@ class TextStream:
                 continue
             try:
                 event = _decode_event(data)
-            except msgspec.DecodeError as exc:
+            except _DECODE_ERRORS as exc:
                 self.error = self._bad_event(data, exc)
                 break
             texts.append(self._take([event]))
