@@ -22,6 +22,7 @@ from .errors import (
     TemplateError,
     TimeoutError,
 )
+from .http.retry import RetryPolicy
 from .prompts.families import (
     format_prompt,
     format_prompt_custom,
@@ -44,14 +45,21 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    from .client import AsyncClient, ChatResponse, ChatStream, chat
     from .prompts.chat_template import render_chat_template
     from .prompts.select import get_inputs
     from .providers.hf_inference import HuggingFaceInference
+    from .providers.hf_router import HuggingFaceRouter
 
 # Loaded on first use: the HTTP stack and Jinja cost more to import than the
 # rest of the package together, and `import hfinfer` should stay quick.
 _LAZY = {
+    "AsyncClient": "hfinfer.client",
+    "ChatResponse": "hfinfer.client",
+    "ChatStream": "hfinfer.client",
     "HuggingFaceInference": "hfinfer.providers.hf_inference",
+    "HuggingFaceRouter": "hfinfer.providers.hf_router",
+    "chat": "hfinfer.client",
     "get_inputs": "hfinfer.prompts.select",
     "render_chat_template": "hfinfer.prompts.chat_template",
 }
@@ -73,12 +81,16 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AsyncClient",
     "AsyncGeneratorProvider",
     "AuthenticationError",
+    "ChatResponse",
+    "ChatStream",
     "Chunk",
     "FinishReason",
     "HFInferenceError",
     "HuggingFaceInference",
+    "HuggingFaceRouter",
     "ImageResponse",
     "InvalidRequestError",
     "Message",
@@ -90,6 +102,7 @@ __all__ = [
     "RateLimitError",
     "Reasoning",
     "ResponseError",
+    "RetryPolicy",
     "StreamError",
     "TemplateError",
     "TimeoutError",
@@ -98,6 +111,7 @@ __all__ = [
     "ToolCalls",
     "Usage",
     "__version__",
+    "chat",
     "format_prompt",
     "format_prompt_custom",
     "format_prompt_llama",
