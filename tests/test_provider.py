@@ -577,3 +577,30 @@ async def test_utf8_split_across_reads(hf: FakeHF) -> None:
     )
     chunks = await collect(model="org/m", messages=USER)
     assert texts(chunks) == "Grüße 🌍 日本"
+
+
+# -- a dedicated endpoint or self-hosted TGI server, given as the model -------------------------
+
+
+async def test_endpoint_url_as_model_posts_to_it_with_the_served_models_template(
+    hf: FakeHF,
+) -> None:
+    from hfserver import stream_reply, tgi_events
+
+    hf.add_text_model("org/served", template="{% for m in messages %}<{{ m.content }}>{% endfor %}")
+    hf.script("GET", "/info", json_reply({"model_id": "org/served", "max_total_tokens": 4096}))
+    hf.script("POST", "/", stream_reply(tgi_events(["From", " TGI"])))
+    chunks = await collect(model=hf.url + "/", messages=USER)
+    assert texts(chunks) == "From TGI"
+    assert hf.last("POST", "/").json()["inputs"] == "<Say hello>"
+    assert hf.count("POST", "/models/") == 0
+
+
+async def test_endpoint_without_info_uses_the_generic_prompt(hf: FakeHF) -> None:
+    from hfserver import stream_reply, tgi_events
+
+    hf.script("POST", "/", stream_reply(tgi_events(["ok"])), stream_reply(tgi_events(["ok"])))
+    for _ in range(2):
+        assert texts(await collect(model=hf.url, messages=USER)) == "ok"
+    assert hf.last("POST", "/").json()["inputs"] == "Say hello"
+    assert hf.count("GET", "/info") == 1  # a 404 is not retried, and is remembered

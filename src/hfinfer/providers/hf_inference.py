@@ -31,7 +31,7 @@ from ..errors import (
 )
 from ..http.retry import RetryPolicy
 from ..http.session import HttpClient, html_guard
-from ..hub.metadata import Hub
+from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
 from ..prompts.select import Prompt, TemplateInfo, build_prompt
 from ..protocol import images, tgi
@@ -261,8 +261,12 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
         )
         model = cls.get_model(model)
         check_messages(messages, allow_empty=prompt is not None)
+        endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
         async with _call_client(instance, call) as http:
-            model_data = await cls.get_model_data(http, model)
+            if endpoint is not None:
+                model_data = await cls._endpoint_model_data(http, endpoint)
+            else:
+                model_data = await cls.get_model_data(http, model)
             tag = model_data.get("pipeline_tag")
             if tag in IMAGE_TAGS:
                 image = await _generate_image(
@@ -277,27 +281,59 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
                     model=model,
                     pipeline_tag=tag,
                 )
+            # An endpoint's template is the Hub's for the model it serves, when the Hub knows it.
+            template_model = model_data.get("id") if endpoint else model
+            if template_model not in cls.model_data:
+                template_model = None
             built = await cls._build_text_prompt(
-                http, model, model_data, messages, action == "continue", kwargs
+                http, template_model, model_data, messages, action == "continue", kwargs
             )
             params = _text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
-            url = f"{call.api_base}/models/{model}"
+            url = endpoint or f"{call.api_base}/models/{model}"
             async for chunk in _generate_text(
                 http, url, model, built.text, params, stream, action == "continue"
             ):
                 yield chunk
 
     @classmethod
+    async def _endpoint_model_data(cls, http: HttpClient, endpoint: str) -> dict[str, Any]:
+        """What is known of a dedicated endpoint (a TGI server): the model it serves,
+        from ``GET {endpoint}/info``, and that model's Hub info when the Hub has it.
+
+        Neither is required: without them the prompt comes from the generic format.
+        """
+        cached = cls.model_data.get(endpoint)
+        if cached is not None:
+            return cached
+        data: dict[str, Any] = {"id": None, "pipeline_tag": "text-generation"}
+        try:
+            info = await http.get_json(f"{endpoint}/info", retry=LIST_RETRY)
+            served = info.get("model_id") if isinstance(info, dict) else None
+        except HFInferenceError as exc:
+            logger.info("%s/info did not answer (%s); the served model is unknown", endpoint, exc)
+            served = None
+        if isinstance(served, str) and served:
+            data["id"] = served
+            try:
+                hub_info = await cls.get_model_data(http, served)
+            except HFInferenceError as exc:
+                logger.info("no Hub info for %s (%s); using the generic prompt", served, exc)
+            else:
+                data = {**hub_info, "id": served, "pipeline_tag": "text-generation"}
+        cls.model_data[endpoint] = data
+        return data
+
+    @classmethod
     async def _build_text_prompt(
         cls,
         http: HttpClient,
-        model: str,
+        model: str | None,
         model_data: Mapping[str, Any],
         messages: Messages,
         do_continue: bool,
         kwargs: Mapping[str, Any],
     ) -> Prompt:
-        template = await cls.get_chat_template(http, model)
+        template = await cls.get_chat_template(http, model) if model else None
         model_type = (model_data.get("config") or {}).get("model_type")
         tools = kwargs.get("tools")
         built = build_prompt(
