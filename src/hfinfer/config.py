@@ -58,11 +58,27 @@ def resolve_token(api_key: str | None = None) -> str | None:
         if token:
             return token
     path = Path(_env("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
+    return _token_file(path)
+
+
+_token_files: dict[Path, tuple[int, str | None]] = {}
+
+
+def _token_file(path: Path) -> str | None:
+    # Read again only when the file changed: a stat, not a read, on every call.
     try:
-        token = path.read_text(encoding="utf-8").strip()
+        stamp = path.stat().st_mtime_ns
     except OSError:
         return None
-    return token or None
+    cached = _token_files.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        token = path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+    _token_files[path] = (stamp, token)
+    return token
 
 
 def hub_endpoint(endpoint: str | None = None) -> str:

@@ -5,6 +5,7 @@ Pure: no I/O and no clock of its own, so it is tested without a server.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ class RetryPolicy:
       ``[0, min(cap, base * 2**retry)]``.
     - ``max_wait``: the cap on one wait that the server asked for (``Retry-After``,
       ``estimated_time`` of a loading model).
-    - ``max_total``: no retry starts once this much time went to waiting.
+    - ``max_total``: the budget in seconds, from the first attempt: no retry starts
+      whose wait would end after it (slow attempts count as well as waits).
     """
 
     max_retries: int = 3
@@ -65,11 +67,16 @@ class RetryPolicy:
             asked = error.retry_after
         elif isinstance(error, ModelLoadingError):
             asked = error.estimated_time
-        if asked is not None:
+        # A NaN (``"estimated_time": "nan"`` passes float()) is no wait at all: back off.
+        if asked is not None and not math.isnan(asked):
             return min(max(asked, 0.0), self.max_wait)
         window = min(self.backoff_cap, self.backoff_base * (2**retry))
         return window * rand()
 
     def should_retry(self, retry: int, error: BaseException, waited: float) -> bool:
-        """True when retry number ``retry`` (0-based) may follow ``error``."""
+        """True when retry number ``retry`` (0-based) may follow ``error``.
+
+        ``waited``: seconds since the first attempt began, counting the wait
+        that would come before this retry.
+        """
         return retry < self.max_retries and waited < self.max_total and self.is_retryable(error)

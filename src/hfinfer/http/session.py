@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -69,7 +71,7 @@ class HttpClient:
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self._session = session
         self._owns_session = session is None
-        self._connector: aiohttp.BaseConnector | None = None
+        self._env_proxies = urllib.request.getproxies_environment()
 
     def __repr__(self) -> str:
         return (
@@ -106,8 +108,9 @@ class HttpClient:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=timeouts.connect, sock_read=timeouts.first_byte
                 ),
-                # Honour HTTP(S)_PROXY and NO_PROXY for every call, discovery included.
-                trust_env=True,
+                # Proxies from the environment are read once, in __init__ (_env_proxies):
+                # aiohttp's trust_env would look them (and netrc) up in a thread per request.
+                trust_env=False,
                 json_serialize=lambda obj: orjson.dumps(obj).decode(),
             )
             self._owns_session = True
@@ -126,9 +129,21 @@ class HttpClient:
         # No cap on connections: a gateway relays hundreds of streams at once.
         return aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False)
 
-    def _http_proxy(self) -> str | None:
+    def _http_proxy(self, url: str) -> str | None:
+        """The HTTP proxy for ``url``: the configured one, else ``HTTPS_PROXY``/
+        ``HTTP_PROXY`` unless ``NO_PROXY`` names the host (every call, discovery too)."""
         proxy = self.settings.proxy
-        return proxy if proxy and proxy.startswith(("http://", "https://")) else None
+        if proxy:
+            return proxy if proxy.startswith(("http://", "https://")) else None
+        if not self._env_proxies:
+            return None
+        split = urlsplit(url)
+        chosen = self._env_proxies.get(split.scheme)
+        if chosen is None or urllib.request.proxy_bypass_environment(
+            split.hostname or "", self._env_proxies
+        ):
+            return None
+        return chosen
 
     def build_headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {"user-agent": USER_AGENT}
@@ -165,22 +180,25 @@ class HttpClient:
         request_headers = self.build_headers(headers)
         if body is not None:
             request_headers.setdefault("content-type", "application/json")
-        waited = 0.0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         attempt = 0
         while True:
             try:
                 response = await self._send(method, url, body, params, request_headers, model)
                 break
             except HFInferenceError as error:
-                if not policy.should_retry(attempt, error, waited):
-                    raise
                 delay = policy.delay(attempt, error)
+                # The budget is wall-clock time (slow attempts count, not only the
+                # waits), and a wait that would end past it is not started.
+                spent = loop.time() - started + delay
+                if not policy.should_retry(attempt, error, spent):
+                    raise
                 if isinstance(error, ModelLoadingError) or getattr(error, "status", None) == 503:
                     # Ask the inference API to hold the request until the model is up.
                     request_headers[WAIT_FOR_MODEL_HEADER] = "true"
                 logger.info("retrying %s %s in %.2fs after: %s", method, url, delay, error)
                 await asyncio.sleep(delay)
-                waited += delay
                 attempt += 1
         try:
             if stream:
@@ -205,9 +223,10 @@ class HttpClient:
         timeouts = self.settings.timeouts
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, redact_headers(headers))
+        unchained: HFInferenceError | None = None
         try:
             response = await self.session().request(
-                method, url, data=body, params=params, headers=headers, proxy=self._http_proxy()
+                method, url, data=body, params=params, headers=headers, proxy=self._http_proxy(url)
             )
         except aiohttp.ConnectionTimeoutError as exc:
             raise TimeoutError(
@@ -222,14 +241,20 @@ class HttpClient:
                 phase="first_byte",
                 seconds=timeouts.first_byte,
             ) from exc
+        except aiohttp.ClientProxyConnectionError as exc:  # before its base class below
+            raise ConnectionError(f"Could not connect through the proxy: {exc}") from exc
         except aiohttp.ClientConnectorError as exc:
             raise ConnectionError(f"Could not connect to {url}: {exc.os_error or exc}") from exc
-        except aiohttp.ClientProxyConnectionError as exc:
-            raise ConnectionError(f"Could not connect through the proxy: {exc}") from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             raise ConnectionError(f"The connection to {url} broke before an answer: {exc}") from exc
+        except aiohttp.ClientResponseError as exc:
+            unchained = _response_failure(exc, url)
         except aiohttp.ClientError as exc:
             raise ConnectionError(f"Request to {url} failed: {exc}") from exc
+        if unchained is not None:
+            # Raised outside the handler, so not even as __context__: aiohttp's
+            # exception holds the request's headers, the token among them.
+            raise unchained
         if response.status < 400:
             return response
         try:
@@ -255,8 +280,17 @@ class HttpClient:
     def _switch_to_stream_gap(self, response: aiohttp.ClientResponse) -> None:
         gap = self.settings.timeouts.stream_gap
         protocol = response.connection.protocol if response.connection else None
-        if protocol is not None and hasattr(protocol, "read_timeout"):
-            protocol.read_timeout = gap
+        if protocol is None or not hasattr(protocol, "read_timeout"):
+            return
+        protocol.read_timeout = gap
+        # The timer running now was armed with the first-byte limit when the headers
+        # (and often the first event) arrived; the new value only applies from the
+        # next read. Re-arm it, so the first gap is measured with stream_gap too.
+        # Only while it runs: once the body ended aiohttp dropped it, and a timer
+        # armed then would fire on a connection back in the pool.
+        restart = getattr(protocol, "start_timeout", None)
+        if restart is not None and getattr(protocol, "_read_timeout_handle", None) is not None:
+            restart()
 
     async def read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The whole body of a non-streamed answer, bounded by the total timeout."""
@@ -304,6 +338,25 @@ class HttpClient:
     ) -> Any:
         async with self.open("GET", url, params=params, model=model, retry=retry) as response:
             return await self.read_json(response)
+
+
+def _response_failure(exc: aiohttp.ClientResponseError, url: str) -> HFInferenceError:
+    """Our error for an answer aiohttp refused before handing it over (a redirect
+    loop, a proxy's refusal), in words only: the exception keeps the request's headers."""
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return ResponseError(
+            f"{url} answered with {len(exc.history)} redirects in a row and no answer; "
+            "check the base URL and proxy settings.",
+            url=url,
+        )
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return ResponseError(
+            f"The proxy refused to connect to {url}: HTTP {exc.status} {exc.message}. "
+            "Check the proxy address and its credentials.",
+            status=exc.status,
+            url=url,
+        )
+    return ConnectionError(f"Request to {url} failed: HTTP {exc.status} {exc.message}")
 
 
 def html_guard(response: aiohttp.ClientResponse) -> None:

@@ -15,7 +15,7 @@ cleanly even when a character straddled two reads.
 
 from __future__ import annotations
 
-__all__ = ["SSEParser", "count_events", "data_array", "payloads"]
+__all__ = ["SSEParser", "data_array", "payloads"]
 
 
 class SSEParser:
@@ -35,6 +35,8 @@ class SSEParser:
     def take(self, chunk: bytes) -> bytes:
         """The raw text of the events ``chunk`` completes (each ending in a blank
         line), or ``b""``; the rest is kept for the next read."""
+        if not chunk:
+            return b""  # an empty read changes nothing (not even a pending CR)
         if self._skip_lf:
             # The last read ended in a CR that was taken as a line end: an LF
             # right after it belongs to the same CRLF.
@@ -71,24 +73,21 @@ class SSEParser:
         return self._buffer
 
 
-def data_array(complete: bytes) -> bytes | None:
-    """``b"[d1,d2,...]"`` from events that start with ``data:``, else ``None``.
+def data_array(complete: bytes) -> tuple[bytes, int] | None:
+    """``(b"[d1,d2,...]", number of events)`` when every event in ``complete`` is
+    one ``data:`` line, else ``None`` (use :func:`payloads`).
 
-    A raw newline cannot occur inside JSON text, so every ``\n\ndata:`` is an
-    event boundary and the payloads join in one ``replace``. When some event
-    is not a single ``data:`` line (a comment, an ``event:`` field, multi-line
-    data), raw newlines or field names stay in the result and it does not
-    decode as JSON: the caller then falls back to :func:`payloads`. The caller
-    also checks that it decoded one value per event (``count_events``).
+    A raw newline cannot occur inside JSON text, so counting newlines proves
+    the shape: each event is ``data:...\n\n`` and every ``\n\ndata:`` is a
+    boundary; the payloads then join in one ``replace``. The caller checks
+    that it decoded one value per event (a line may hold ``{..},{..}``).
     """
     if complete[:5] != b"data:":
         return None
-    return b"[" + complete[5:-2].replace(b"\n\ndata:", b",") + b"]"
-
-
-def count_events(complete: bytes) -> int:
-    """How many events ``complete`` (from :meth:`SSEParser.take`) holds."""
-    return complete.count(b"\n\n")
+    events = complete.count(b"\n\ndata:") + 1
+    if complete.count(b"\n") != 2 * events:
+        return None
+    return b"[" + complete[5:-2].replace(b"\n\ndata:", b",") + b"]", events
 
 
 def payloads(complete: bytes) -> list[bytes]:

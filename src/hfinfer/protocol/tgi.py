@@ -205,14 +205,15 @@ class TextStream:
         Events that are each one ``data:`` line decode as one JSON array in a
         single call; anything else goes event by event.
         """
-        array = sse.data_array(complete)
-        if array is not None:
+        batch = sse.data_array(complete)
+        if batch is not None:
+            array, count = batch
             try:
                 events = _decode_events(array)
             except _DECODE_ERRORS:
                 events = None
             # One value per event, or a line held more than one ('{..},{..}').
-            if events is not None and len(events) == sse.count_events(complete):
+            if events is not None and len(events) == count:
                 return self._take(events)
         return self.feed(sse.payloads(complete))
 

@@ -9,8 +9,11 @@ so it works inside and outside a running event loop.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import sys
 import threading
 import types
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -44,8 +47,25 @@ class hybridmethod(Generic[T]):
         return types.MethodType(self.__func__, owner if obj is None else obj)
 
 
+#: Blocking streams still open, closed at interpreter exit while their loop thread
+#: can still run (a generator finalised later could no longer close its session).
+_open_streams: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_streams() -> None:
+    for stream in list(_open_streams):
+        stream.close()
+
+
 def iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     """Drive an async iterator from blocking code, on a private loop in a thread."""
+    stream = _iterate_in_thread(make)
+    _open_streams.add(stream)
+    return stream
+
+
+def _iterate_in_thread(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="hfinfer-sync", daemon=True)
     thread.start()
@@ -84,6 +104,9 @@ async def _single(make: Callable[[], Any]) -> AsyncIterator[Any]:
 def _close_thread_loop(
     loop: asyncio.AbstractEventLoop, thread: threading.Thread, iterator: Any
 ) -> None:
+    if sys.is_finalizing():
+        return  # the thread cannot run any more; atexit closed what it could
+
     async def shutdown() -> None:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:

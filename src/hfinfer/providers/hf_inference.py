@@ -8,35 +8,28 @@ the stream vocabulary of :mod:`hfinfer.types`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from types import TracebackType
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, ClassVar
 
 import aiohttp
 
 from ..config import ClientSettings, Timeouts, inference_base
 from ..errors import (
-    ConnectionError,
     HFInferenceError,
-    InvalidRequestError,
     ModelNotSupportedError,
     ResponseError,
-    StreamError,
-    TimeoutError,
     ValidationError,
 )
-from ..http.retry import RetryPolicy
 from ..http.session import HttpClient, html_guard
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
 from ..prompts.select import Prompt, TemplateInfo, build_prompt
 from ..protocol import images, tgi
 from ..protocol.sse import SSEParser
-from ..types import Chunk, Messages, content_text
+from ..types import Chunk, Messages
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
 from .base import run_in_thread as _run_in_thread
 from .hf_models import (
@@ -46,6 +39,7 @@ from .hf_models import (
     FALLBACK_TEXT_MODELS,
     MODEL_ALIASES,
 )
+from .pooled import CallOptions, PooledProvider, call_client, last_user_text, stream_failure
 
 __all__ = ["HuggingFaceInference"]
 
@@ -61,7 +55,7 @@ LIST_TIMEOUTS = Timeouts(connect=5.0, first_byte=15.0, stream_gap=15.0, total=20
 _IMAGE_OPTIONS = ("negative_prompt", "num_inference_steps", "guidance_scale", "scheduler")
 
 
-class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
+class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModelMixin):
     """Chat, text generation and images through Hugging Face's inference API.
 
     Use the classmethods directly (each call opens and closes its own
@@ -97,46 +91,6 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
         cls.chat_templates = {}
         cls.models = []
         cls.image_models = list(cls.image_models)
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        api_base: str | None = None,
-        proxy: str | None = None,
-        max_retries: int | None = None,
-    ) -> None:
-        self._api_key = api_key
-        self._api_base = api_base
-        self._proxy = proxy
-        self._max_retries = max_retries
-        self._http: HttpClient | None = None
-
-    def __repr__(self) -> str:
-        state = "open" if self._http is not None else "closed"
-        return f"{type(self).__name__}(api_base={self._api_base!r}, {state})"
-
-    async def __aenter__(self) -> HuggingFaceInference:
-        self._http = HttpClient(
-            ClientSettings.resolve(
-                api_key=self._api_key, proxy=self._proxy, max_retries=self._max_retries
-            )
-        )
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the instance's connection pool."""
-        if self._http is not None:
-            http, self._http = self._http, None
-            await http.aclose()
 
     # -- models ---------------------------------------------------------------
 
@@ -250,7 +204,7 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
         """
         cls = self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
         instance = None if isinstance(self_or_cls, type) else self_or_cls
-        call = _CallOptions.collect(
+        call = CallOptions.collect(
             instance,
             kwargs,
             api_base=api_base,
@@ -258,11 +212,12 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
             proxy=proxy,
             timeout=timeout,
             extra_data=extra_data,
+            resolve_base=inference_base,
         )
         model = cls.get_model(model)
-        check_messages(messages, allow_empty=prompt is not None)
+        messages = check_messages(messages, allow_empty=prompt is not None)
         endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
-        async with _call_client(instance, call) as http:
+        async with call_client(instance, call) as http:
             if endpoint is not None:
                 model_data = await cls._endpoint_model_data(http, endpoint)
             else:
@@ -290,10 +245,13 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
             )
             params = _text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
             url = endpoint or f"{call.api_base}/models/{model}"
-            async for chunk in _generate_text(
+            chunks = _generate_text(
                 http, url, model, built.text, params, stream, action == "continue"
-            ):
-                yield chunk
+            )
+            # aclosing: closing this stream closes the inner ones now, before the session.
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
 
     @classmethod
     async def _endpoint_model_data(cls, http: HttpClient, endpoint: str) -> dict[str, Any]:
@@ -355,79 +313,11 @@ class HuggingFaceInference(AsyncGeneratorProvider, ProviderModelMixin):
         return built
 
 
-class _CallOptions:
-    """The options of one call, resolved from arguments, instance and environment."""
-
-    __slots__ = ("api_base", "extra", "retry", "settings")
-
-    def __init__(
-        self,
-        settings: ClientSettings,
-        api_base: str,
-        extra: dict[str, Any],
-        retry: RetryPolicy | None = None,
-    ) -> None:
-        self.settings = settings
-        self.api_base = api_base
-        self.extra = extra
-        self.retry = retry
-
-    @classmethod
-    def collect(
-        cls,
-        instance: HuggingFaceInference | None,
-        kwargs: dict[str, Any],
-        *,
-        api_base: str | None,
-        api_key: str | None,
-        proxy: str | None,
-        timeout: float | Timeouts | None,
-        extra_data: dict[str, Any] | None,
-    ) -> _CallOptions:
-        base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
-        extra_body = kwargs.pop("extra_body", None)
-        retry = kwargs.pop("retry", None)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise InvalidRequestError("retry must be a hfinfer.http.retry.RetryPolicy")
-        for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
-            if value is not None and not isinstance(value, Mapping):
-                raise InvalidRequestError(f"{name} must be a dict, got {type(value).__name__}")
-        settings = ClientSettings.resolve(
-            api_key=api_key or (instance and instance._api_key) or None,
-            proxy=proxy or (instance and instance._proxy) or None,
-            timeout=timeout,
-            max_retries=kwargs.pop("max_retries", None)
-            if "max_retries" in kwargs
-            else (instance._max_retries if instance else None),
-        )
-        extra = {**(extra_data or {}), **(extra_body or {})}
-        return cls(settings, inference_base(base or None), extra, retry)
-
-
-@asynccontextmanager
-async def _call_client(
-    instance: HuggingFaceInference | None, call: _CallOptions
-) -> AsyncIterator[HttpClient]:
-    """The instance's open pool when there is one, else a client for this call only."""
-    settings = call.settings
-    shared = instance._http if instance is not None else None
-    if (
-        call.retry is None
-        and shared is not None
-        and not shared.closed
-        and settings.token == shared.settings.token
-        and settings.proxy == shared.settings.proxy
-    ):
-        yield shared
-        return
-    async with HttpClient(settings, retry=call.retry) as http:
-        yield http
-
-
 @asynccontextmanager
 async def _borrow_client(
     session: HttpClient | aiohttp.ClientSession | None,
 ) -> AsyncIterator[HttpClient]:
+    """hfinfer's client for ``get_model_data``'s ``session`` argument, whichever it is."""
     if isinstance(session, HttpClient):
         yield session
     elif isinstance(session, aiohttp.ClientSession):
@@ -485,8 +375,9 @@ async def _generate_text(
 ) -> AsyncIterator[Chunk]:
     payload = {"inputs": prompt, "parameters": params, "stream": stream}
     try:
-        async for chunk in _send_text(http, url, model, payload, stream, do_continue):
-            yield chunk
+        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
+            async for chunk in chunks:
+                yield chunk
     except ValidationError as exc:
         # Context overflow: clamp max_new_tokens to what fits and try once more.
         fitted = tgi.fit_max_new_tokens(str(exc))
@@ -498,8 +389,9 @@ async def _generate_text(
             fitted,
         )
         payload["parameters"] = {**params, "max_new_tokens": fitted}
-        async for chunk in _send_text(http, url, model, payload, stream, do_continue):
-            yield chunk
+        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
 
 async def _send_text(
@@ -527,7 +419,7 @@ async def _send_text(
             try:
                 chunk = await read()
             except Exception as exc:
-                raise _stream_failure(exc, str(response.url), gap, state) from exc
+                raise stream_failure(exc, str(response.url), gap, state.tokens, state.text) from exc
             if not chunk:
                 break
             complete = take(chunk)
@@ -544,32 +436,9 @@ async def _send_text(
             yield item
 
 
-def _stream_failure(
-    exc: Exception, url: str, gap: float | None, state: tgi.TextStream
-) -> HFInferenceError:
-    """A transport failure mid-stream, as our error carrying the text so far."""
-    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
-        return TimeoutError(
-            f"The stream from {url} stalled after {state.tokens} tokens: nothing arrived for "
-            f"{gap} s (stream-gap timeout). The text so far is in .partial_text.",
-            phase="stream_gap",
-            seconds=gap,
-            partial_text=state.text,
-        )
-    if isinstance(exc, aiohttp.ClientError):
-        return StreamError(
-            f"The connection to {url} broke after {state.tokens} tokens ({exc}). "
-            "The text so far is in .partial_text.",
-            url=url,
-            partial_text=state.text,
-            tokens_received=state.tokens,
-        )
-    return ConnectionError(f"Reading the stream from {url} failed: {exc!r}")
-
-
 async def _generate_image(
     http: HttpClient,
-    call: _CallOptions,
+    call: CallOptions,
     model: str,
     messages: Messages,
     prompt: str | None,
@@ -579,7 +448,7 @@ async def _generate_image(
     aspect_ratio: str | None,
     kwargs: Mapping[str, Any],
 ) -> Chunk:
-    text = prompt if prompt is not None else _last_user_text(messages)
+    text = prompt if prompt is not None else last_user_text(messages)
     extra = {k: kwargs[k] for k in _IMAGE_OPTIONS if kwargs.get(k) is not None}
     extra.update(call.extra)
     payload = images.image_payload(
@@ -602,10 +471,3 @@ async def _generate_image(
         body = await http.read_body(response)
     options = {"seed": payload["parameters"]["seed"], "model": model}
     return images.image_response(body, content_type, text, options)
-
-
-def _last_user_text(messages: Messages) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return content_text(message.get("content"))
-    raise InvalidRequestError("An image needs a prompt: pass prompt=... or a user message.")

@@ -11,13 +11,11 @@ image. The server applies the model's chat template itself.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import aclosing
 from dataclasses import replace
-from types import TracebackType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -26,17 +24,13 @@ import aiohttp
 from ..config import ClientSettings, Timeouts, cache_dir, check_api_base, is_offline, router_url
 from ..errors import (
     AuthenticationError,
-    ConnectionError,
     HFInferenceError,
-    InvalidRequestError,
     ModelNotFoundError,
     ModelNotSupportedError,
     ResponseError,
     StreamError,
-    TimeoutError,
     ValidationError,
 )
-from ..http.retry import RetryPolicy
 from ..http.session import HttpClient, html_guard
 from ..hub.cache import DiskCache, single_flight
 from ..hub.metadata import LIST_RETRY, Hub
@@ -44,7 +38,7 @@ from ..protocol import images, openai_chat, provider_images
 from ..protocol.provider_images import Plan, plan_route, provider_choice, split_model
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
-from ..types import Chunk, ImageResponse, Messages, content_text, decode_data_url
+from ..types import Chunk, ImageResponse, Messages, decode_data_url
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
 from .base import run_in_thread as _run_in_thread
 from .hf_models import (
@@ -54,6 +48,7 @@ from .hf_models import (
     FALLBACK_TEXT_MODELS,
     MODEL_ALIASES,
 )
+from .pooled import CallOptions, PooledProvider, call_client, last_user_text, stream_failure
 
 __all__ = ["HuggingFaceRouter", "RouterModels"]
 
@@ -123,7 +118,7 @@ class RouterModels:
         return await single_flight(url, fetch_and_store)
 
 
-class HuggingFaceRouter(AsyncGeneratorProvider, ProviderModelMixin):
+class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMixin):
     """Chat (OpenAI's protocol) and images through the Inference Providers router.
 
     Same contract as :class:`~hfinfer.HuggingFaceInference`: classmethods open
@@ -160,46 +155,6 @@ class HuggingFaceRouter(AsyncGeneratorProvider, ProviderModelMixin):
         cls.image_models = list(cls.image_models)
         cls.router_models = RouterModels()
         cls.provider_mappings = {}
-
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        api_base: str | None = None,
-        proxy: str | None = None,
-        max_retries: int | None = None,
-    ) -> None:
-        self._api_key = api_key
-        self._api_base = api_base
-        self._proxy = proxy
-        self._max_retries = max_retries
-        self._http: HttpClient | None = None
-
-    def __repr__(self) -> str:
-        state = "open" if self._http is not None else "closed"
-        return f"{type(self).__name__}(api_base={self._api_base!r}, {state})"
-
-    async def __aenter__(self) -> HuggingFaceRouter:
-        self._http = HttpClient(
-            ClientSettings.resolve(
-                api_key=self._api_key, proxy=self._proxy, max_retries=self._max_retries
-            )
-        )
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the instance's connection pool."""
-        if self._http is not None:
-            http, self._http = self._http, None
-            await http.aclose()
 
     # -- models ---------------------------------------------------------------
 
@@ -279,7 +234,16 @@ class HuggingFaceRouter(AsyncGeneratorProvider, ProviderModelMixin):
         """
         cls = self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
         instance = None if isinstance(self_or_cls, type) else self_or_cls
-        call = _RouterCall.collect(instance, kwargs, api_base, api_key, proxy, timeout, extra_data)
+        call = CallOptions.collect(
+            instance,
+            kwargs,
+            api_base=api_base,
+            api_key=api_key,
+            proxy=proxy,
+            timeout=timeout,
+            extra_data=extra_data,
+            resolve_base=_router_base,
+        )
         name, suffix = split_model(model or "")
         name = cls.get_model(name)
         choice = provider_choice(suffix, kwargs.pop("provider", None))
@@ -288,7 +252,7 @@ class HuggingFaceRouter(AsyncGeneratorProvider, ProviderModelMixin):
         messages = check_messages(messages)
         if action == "continue":
             logger.warning("action='continue' is not part of the router's protocol; ignored")
-        async with _call_client(instance, call) as http:
+        async with call_client(instance, call) as http:
             info = await cls.get_provider_mapping(http, name)
             plan = plan_route(name, choice, None if info is None else info.get(_MAPPING_EXPAND[0]))
             if plan.kind == "image":
@@ -296,7 +260,7 @@ class HuggingFaceRouter(AsyncGeneratorProvider, ProviderModelMixin):
                     logger.debug(
                         "ignoring arguments an image call does not use: %s", sorted(kwargs)
                     )
-                text = prompt if prompt is not None else _prompt_text(messages)
+                text = prompt if prompt is not None else last_user_text(messages)
                 yield await _generate_image(
                     http, call, plan, text, seed, width, height, aspect_ratio
                 )
@@ -307,79 +271,16 @@ class HuggingFaceRouter(AsyncGeneratorProvider, ProviderModelMixin):
             )
             body = _chat_body(plan.router_model, messages, stream, max_tokens, temperature, seed,
                               call.extra, kwargs)  # fmt: skip
-            async for chunk in _chat(http, f"{call.base}/v1/chat/completions", body, splitter):
-                yield chunk
+            chunks = _chat(http, f"{call.api_base}/v1/chat/completions", body, splitter)
+            async with aclosing(chunks):  # closing this stream closes the inner one now
+                async for chunk in chunks:
+                    yield chunk
 
 
-def _prompt_text(messages: Messages) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return content_text(message.get("content"))
-    raise InvalidRequestError("An image needs a prompt: pass prompt=... or a user message.")
-
-
-class _RouterCall:
-    """The options of one call, resolved from arguments, instance and environment."""
-
-    __slots__ = ("base", "extra", "retry", "settings")
-
-    def __init__(
-        self, settings: ClientSettings, base: str, extra: dict[str, Any], retry: RetryPolicy | None
-    ) -> None:
-        self.settings = settings
-        self.base = base
-        self.extra = extra
-        self.retry = retry
-
-    @classmethod
-    def collect(
-        cls,
-        instance: HuggingFaceRouter | None,
-        kwargs: dict[str, Any],
-        api_base: str | None,
-        api_key: str | None,
-        proxy: str | None,
-        timeout: float | Timeouts | None,
-        extra_data: Mapping[str, Any] | None,
-    ) -> _RouterCall:
-        base = router_url(
-            api_base or kwargs.pop("base_url", None) or (instance and instance._api_base) or None
-        )
-        check_api_base(base)
-        extra_body = kwargs.pop("extra_body", None)
-        retry = kwargs.pop("retry", None)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise InvalidRequestError("retry must be a hfinfer.http.retry.RetryPolicy")
-        for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
-            if value is not None and not isinstance(value, Mapping):
-                raise InvalidRequestError(f"{name} must be a dict, got {type(value).__name__}")
-        max_retries = kwargs.pop("max_retries", instance._max_retries if instance else None)
-        settings = ClientSettings.resolve(
-            api_key=api_key or (instance and instance._api_key) or None,
-            proxy=proxy or (instance and instance._proxy) or None,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
-        return cls(settings, base, {**(extra_data or {}), **(extra_body or {})}, retry)
-
-
-@asynccontextmanager
-async def _call_client(
-    instance: HuggingFaceRouter | None, call: _RouterCall
-) -> AsyncIterator[HttpClient]:
-    """The instance's open pool when there is one, else a client for this call only."""
-    shared = instance._http if instance is not None else None
-    if (
-        call.retry is None
-        and shared is not None
-        and not shared.closed
-        and call.settings.token == shared.settings.token
-        and call.settings.proxy == shared.settings.proxy
-    ):
-        yield shared
-        return
-    async with HttpClient(call.settings, retry=call.retry) as http:
-        yield http
+def _router_base(base: str | None) -> str:
+    resolved = router_url(base)
+    check_api_base(resolved)
+    return resolved
 
 
 def _chat_body(
@@ -431,8 +332,9 @@ async def _chat(
                 for chunk in [*splitter.split(pieces), *splitter.flush(), *tail]:
                     yield chunk
                 return
-            async for chunk in _read_stream(http, response, splitter):
-                yield chunk
+            async with aclosing(_read_stream(http, response, splitter)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
     except ValidationError as exc:
         raise _not_served(exc, body["model"]) from exc
 
@@ -447,7 +349,7 @@ async def _read_stream(
         try:
             data = await read()
         except Exception as exc:
-            raise _stream_failure(exc, url, gap, state.events, splitter.answer) from exc
+            raise stream_failure(exc, url, gap, state.events, splitter.answer, "events") from exc
         payloads = parser.feed(data) if data else parser.close()
         for chunk in splitter.split(state.feed(payloads)) if payloads else ():
             yield chunk
@@ -471,32 +373,9 @@ def _with_answer(error: StreamError, splitter: ThinkSplitter) -> StreamError:
     return error
 
 
-def _stream_failure(
-    exc: Exception, url: str, gap: float | None, events: int, answer: str
-) -> HFInferenceError:
-    """A transport failure mid-stream, as our error carrying the answer so far."""
-    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
-        return TimeoutError(
-            f"The stream from {url} stalled after {events} events: nothing arrived for "
-            f"{gap} s (stream-gap timeout). The text so far is in .partial_text.",
-            phase="stream_gap",
-            seconds=gap,
-            partial_text=answer,
-        )
-    if isinstance(exc, aiohttp.ClientError):
-        return StreamError(
-            f"The connection to {url} broke after {events} events ({exc}). "
-            "The text so far is in .partial_text.",
-            url=url,
-            partial_text=answer,
-            tokens_received=events,
-        )
-    return ConnectionError(f"Reading the stream from {url} failed: {exc!r}")
-
-
 async def _generate_image(
     http: HttpClient,
-    call: _RouterCall,
+    call: CallOptions,
     plan: Plan,
     prompt: str,
     seed: int | None,
@@ -509,7 +388,7 @@ async def _generate_image(
         plan.provider, plan.provider_id, prompt, seed=seed, width=width, height=height,
         aspect_ratio=aspect_ratio, extra=call.extra,
     )  # fmt: skip
-    url = f"{call.base}{request.path}"
+    url = f"{call.api_base}{request.path}"
     headers = {"accept": "image/png"} if request.raw_image else None
     found: list[tuple[bytes, str]] = []
     sources: list[provider_images.ImageSource] = []
@@ -522,7 +401,7 @@ async def _generate_image(
         else:
             sources = provider_images.image_sources(await http.read_json(response))
     # Downloads start once the answer is closed, so its connection is free for them.
-    found += [await _fetch_source(http, source, call.base) for source in sources]
+    found += [await _fetch_source(http, source, call.api_base) for source in sources]
     options = {"seed": request.seed, "model": plan.router_model, "provider": plan.provider}
     urls = [images.image_response(body, kind, prompt).url for body, kind in found]
     return ImageResponse(urls, prompt, options)
