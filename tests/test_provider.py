@@ -604,3 +604,19 @@ async def test_endpoint_without_info_uses_the_generic_prompt(hf: FakeHF) -> None
         assert texts(await collect(model=hf.url, messages=USER)) == "ok"
     assert hf.last("POST", "/").json()["inputs"] == "Say hello"
     assert hf.count("GET", "/info") == 1  # a 404 is not retried, and is remembered
+
+
+async def test_proxy_from_the_environment_and_no_proxy(hf: FakeHF, monkeypatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.invalid")
+    monkeypatch.setenv("HTTP_PROXY", hf.url)
+    hf.add_text_model("org/m")
+    chunks = await collect(model="org/m", messages=USER, api_base="http://inference.invalid")
+    assert texts(chunks) == "Hello world!"
+    assert hf.count("POST", "/models/org/m") == 1
+    # NO_PROXY names the host: the request goes direct, and *.invalid does not resolve.
+    monkeypatch.setenv("NO_PROXY", "inference.invalid")
+    from hfinfer.errors import ConnectionError as HFConnectionError
+
+    with pytest.raises(HFConnectionError):
+        await collect(model="org/m", messages=USER, api_base="http://inference.invalid",
+                      max_retries=0)
