@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hfinfer.cli.main import cli
 from hfserver import FakeHF, Reply, json_reply, stream_reply, tgi_events
+from routerserver import FakeRouter, chat_stream, chunk, clear_router_caches
+
+
+@pytest.fixture
+def router_sync(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
+    """The router's routes on a loop in a thread; no inference base is configured,
+    so ``hfinfer chat`` takes the router, as on a fresh machine."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = FakeRouter()
+    server.add_chat_model("org/chat", ["Bonjour", " !"])
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_ROUTER_URL", server.url)
+    monkeypatch.delenv("HFINFER_API_BASE")
+    clear_router_caches()
+    try:
+        yield server
+    finally:
+        clear_router_caches()
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -36,6 +65,7 @@ def test_chat_json(hf_sync: FakeHF) -> None:
     assert code == 0
     assert json.loads(out) == {
         "text": "Hello world!",
+        "reasoning": None,
         "finish_reason": "stop",
         "usage": {"prompt_tokens": 7, "completion_tokens": 4},
     }
@@ -162,3 +192,41 @@ def test_rate_limit_from_cli(hf_sync: FakeHF) -> None:
         )
     code, _, err = run("chat", "Hi", "-m", "org/m")
     assert code == 1 and "Rate limit" in err
+
+
+def test_chat_takes_the_router_by_default(router_sync: FakeRouter) -> None:
+    code, out, err = run("chat", "Salut", "-m", "org/chat", "--provider", "together")
+    assert code == 0, err
+    assert out == "Bonjour !\n"
+    body = router_sync.last("POST", "/v1/chat/completions").json()
+    assert body["model"] == "org/chat:together" and body["stream"] is True
+    assert body["messages"] == [{"role": "user", "content": "Salut"}]
+
+
+def test_chat_router_reasoning_goes_to_stderr(router_sync: FakeRouter) -> None:
+    router_sync.script(
+        "POST",
+        "/v1/chat/completions",
+        chat_stream(
+            [chunk(reasoning="Thinking hard."), chunk("Answer."), chunk("", finish="stop")]
+        ),
+    )
+    code, out, err = run("chat", "Why?", "-m", "org/chat")
+    assert code == 0
+    assert out == "Answer.\n" and "Thinking hard." in err
+
+
+def test_chat_router_json_and_no_stream(router_sync: FakeRouter) -> None:
+    code, out, _ = run("chat", "Salut", "-m", "org/chat", "--json", "--no-stream")
+    assert code == 0
+    assert json.loads(out) == {
+        "text": "Bonjour !",
+        "reasoning": None,
+        "finish_reason": "stop",
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3},
+    }
+
+
+def test_chat_router_unserved_model_is_a_clear_error(router_sync: FakeRouter) -> None:
+    code, out, err = run("chat", "Salut", "-m", "org/unknown")
+    assert code == 1 and out == "" and "Traceback" not in err

@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 import click
 
 from .._version import __version__
+from ..client import ChatResponse
 from ..errors import HFInferenceError, StreamError, TimeoutError
 from ..providers.hf_inference import HuggingFaceInference
-from ..types import FinishReason, ImageResponse, Messages, Usage
+from ..types import FinishReason, ImageResponse, Messages, Reasoning, Usage
 
 T = TypeVar("T")
 
@@ -105,10 +106,25 @@ def cli(verbose: int) -> None:
 @click.option("--seed", type=int, default=None)
 @click.option("--no-stream", is_flag=True, help="Wait for the whole answer.")
 @click.option(
-    "--continue", "do_continue", is_flag=True, help="Carry the last assistant message on."
+    "--continue",
+    "do_continue",
+    is_flag=True,
+    help="Carry the last assistant message on (text-generation route).",
 )
 @click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object: text, finish reason, usage."
+    "--route",
+    type=click.Choice(["auto", "router", "tgi"]),
+    default="auto",
+    show_default=True,
+    help="router: Inference Providers chat; tgi: text-generation at --api-base; "
+    "auto: tgi when --api-base is given, else the router.",
+)
+@click.option("--provider", default=None, help="Router provider or policy (fastest, cheapest...).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object: text, reasoning, finish reason, usage.",
 )
 @api_base_option
 @api_key_option
@@ -122,49 +138,89 @@ def chat(
     seed: int | None,
     no_stream: bool,
     do_continue: bool,
+    route: str,
+    provider: str | None,
     as_json: bool,
     api_base: str | None,
     api_key: str | None,
 ) -> None:
-    """Stream the model's answer to PROMPT."""
+    """Stream the model's answer to PROMPT (reasoning, if any, goes to stderr)."""
+    from ..client import AsyncClient
+
     messages = _messages(prompt, system, messages_file)
+    options: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+    if do_continue:
+        options["action"] = "continue"
+    if provider:
+        options["provider"] = provider
 
     async def go() -> None:
-        parts: list[str] = []
-        finish: str | None = None
-        usage: Usage | None = None
-        try:
-            async for chunk in HuggingFaceInference.create_async_generator(
-                model,
-                messages,
-                stream=not no_stream,
-                api_base=api_base,
-                api_key=api_key,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                seed=seed,
-                action="continue" if do_continue else None,
-            ):
-                if isinstance(chunk, str):
-                    parts.append(chunk)
-                    if not as_json:
-                        click.echo(chunk, nl=False)
-                elif isinstance(chunk, FinishReason):
-                    finish = chunk.reason
-                elif isinstance(chunk, Usage):
-                    usage = chunk
-                elif isinstance(chunk, ImageResponse):
-                    _err("this model makes images: use `hfinfer image`")
-        except (StreamError, TimeoutError):
-            if parts and not as_json:
-                click.echo()  # what arrived stays on stdout; the error follows on stderr
-            raise
-        if as_json:
+        answer = _Answer(as_json)
+        chosen = "tgi" if route == "auto" and api_base else route
+        client = AsyncClient(api_base=api_base, api_key=api_key, route=chosen)  # type: ignore[arg-type]
+        async with client:
+            stream = await client.chat(model or "", messages, stream=not no_stream, **options)
+            if isinstance(stream, ChatResponse):  # --no-stream: the whole answer at once
+                answer.take_response(stream)
+            else:
+                async with stream:
+                    try:
+                        async for chunk in stream:
+                            answer.take(chunk)
+                    except (StreamError, TimeoutError):
+                        answer.broken()
+                        raise
+        answer.finish()
+
+    _run(go)
+
+
+class _Answer:
+    """What ``hfinfer chat`` prints: text on stdout as it comes, reasoning on stderr."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+
+    def take(self, chunk: Any) -> None:
+        if isinstance(chunk, str):
+            self.text.append(chunk)
+            if not self.as_json:
+                click.echo(chunk, nl=False)
+        elif isinstance(chunk, Reasoning) and chunk.token:
+            self.reasoning.append(chunk.token)
+            if not self.as_json:
+                click.secho(chunk.token, nl=False, err=True, dim=True)
+        elif isinstance(chunk, FinishReason):
+            self.finish_reason = chunk.reason
+        elif isinstance(chunk, Usage):
+            self.usage = chunk
+        elif isinstance(chunk, ImageResponse):
+            _err("this model makes images: use `hfinfer image`")
+
+    def take_response(self, response: ChatResponse) -> None:
+        for piece in (Reasoning(response.reasoning) if response.reasoning else None, response.text):
+            if piece:
+                self.take(piece)
+        self.finish_reason = response.finish_reason
+        self.usage = response.usage
+
+    def broken(self) -> None:
+        if self.text and not self.as_json:
+            click.echo()  # what arrived stays on stdout; the error follows on stderr
+
+    def finish(self) -> None:
+        if self.as_json:
+            usage = self.usage
             click.echo(
                 json.dumps(
                     {
-                        "text": "".join(parts),
-                        "finish_reason": finish,
+                        "text": "".join(self.text),
+                        "reasoning": "".join(self.reasoning) or None,
+                        "finish_reason": self.finish_reason,
                         "usage": None
                         if usage is None
                         else {
@@ -175,12 +231,10 @@ def chat(
                     ensure_ascii=False,
                 )
             )
-        else:
-            click.echo()
-            if finish == "length":
-                _err("(stopped at the token limit; raise --max-tokens for more)")
-
-    _run(go)
+            return
+        click.echo()
+        if self.finish_reason == "length":
+            _err("(stopped at the token limit; raise --max-tokens for more)")
 
 
 @cli.command()
