@@ -1,0 +1,1 @@
+"""Benchmarks of hfinfer's streaming path against its peers (see bench/README.md)."""

@@ -1,0 +1,123 @@
+"""The limit: an asyncio protocol that sends the request and counts the answer's
+bytes, parsing nothing but the headers' end and the body's end. Keep-alive
+connections are reused like a pool would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from bench import workload
+from bench.clients import harness
+
+CHUNKED_END = b"\r\n0\r\n\r\n"
+
+
+class RawConnection(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[int] | None = None
+        self.first = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
+
+    def send(self, request: bytes) -> asyncio.Future[int]:
+        assert self.transport is not None
+        self.done = asyncio.get_running_loop().create_future()
+        self.head = b""
+        self.in_body = False
+        self.remaining = -1  # -1: chunked
+        self.tail = b""
+        self.received = 0
+        self.first = 0.0
+        self.transport.write(request)
+        return self.done
+
+    def data_received(self, data: bytes) -> None:
+        if not self.in_body:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.head[:end].lower()
+            data = self.head[end + 4 :]
+            self.in_body = True
+            if not head.startswith(b"http/1.1 200"):
+                self.done.set_exception(RuntimeError(head[:40].decode()))
+                return
+            marker = head.find(b"content-length:")
+            if marker >= 0:
+                self.remaining = int(head[marker + 15 :].split(b"\r\n", 1)[0])
+        if data and not self.first:
+            self.first = time.perf_counter()
+        self.received += len(data)
+        if self.remaining >= 0:
+            self.remaining -= len(data)
+            if self.remaining <= 0:
+                self.done.set_result(self.received)
+        else:
+            self.tail = (self.tail + data)[-len(CHUNKED_END) :]
+            if self.tail == CHUNKED_END:
+                self.done.set_result(self.received)
+
+
+class Client:
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.idle: list[RawConnection] = []
+        self.path = f"/models/{workload.MODEL}"
+
+    def request(self, max_tokens: int) -> bytes:
+        body = json.dumps(
+            {
+                "inputs": harness.PROMPT,
+                "parameters": {"max_new_tokens": max_tokens, "details": True},
+                "stream": True,
+            }
+        ).encode()
+        return (
+            f"POST {self.path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    async def stream(self, max_tokens: int) -> tuple[float, int]:
+        while self.idle and self.idle[-1].transport is None:
+            self.idle.pop()
+        if self.idle:
+            connection = self.idle.pop()
+        else:
+            loop = asyncio.get_running_loop()
+            _, connection = await loop.create_connection(RawConnection, self.host, self.port)
+        await connection.send(self.request(max_tokens))
+        self.idle.append(connection)
+        # Nothing is parsed: a complete body counts as the expected text.
+        return connection.first, len(workload.full_text(max_tokens))
+
+    def close(self) -> None:
+        for connection in self.idle:
+            if connection.transport is not None:
+                connection.transport.close()
+
+
+@asynccontextmanager
+async def open_client(url: str) -> AsyncIterator[Client]:
+    client = Client(url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    harness.main("raw socket, bytes only (the limit)", open_client)

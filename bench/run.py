@@ -1,0 +1,621 @@
+"""Run the whole streaming benchmark in one go and print the table.
+
+hfinfer and its peers stream the same TGI event streams from the bench server
+(``bench/server.py``, pinned to core 0), each client in a fresh process pinned
+to core 1, in both server modes (the whole body in one write / one HTTP chunk
+per event), ``--repeats`` times in rotating order; cells are medians. Then:
+import times (fresh processes), hfinfer's Hub requests on repeated generations
+(in-process and through the disk cache in a new process), and the cost of
+rendering a cached chat template.
+
+    python bench/run.py --quick          # about a minute: validates the harness
+    python bench/run.py --write          # the full run (7-8 min here), writes bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench import server as bench_server  # noqa: E402
+
+CLIENT_CPU = 1
+SERVER_CPU = 0
+RUNNER_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    key: str
+    label: str
+    module: str
+    loop: str = "asyncio"
+    kind: str = "peer"  # "hfinfer", "peer" or "limit"
+    imports: str = ""
+
+
+CLIENTS = [
+    ClientSpec("hfinfer", "**hfinfer**", "hfinfer_client", kind="hfinfer", imports="hfinfer"),
+    ClientSpec(
+        "hfinfer-uvloop",
+        "**hfinfer** (uvloop)",
+        "hfinfer_client",
+        "uvloop",
+        "hfinfer",
+        "hfinfer",
+    ),
+    ClientSpec(
+        "hub", "huggingface_hub AsyncInferenceClient", "hub_client", imports="huggingface_hub"
+    ),
+    ClientSpec("tgi", "`text-generation` AsyncClient", "tgi_client", imports="text_generation"),
+    ClientSpec("g4f", "gpt4free 7.9.0 HuggingFaceInference", "g4f_client", imports="g4f"),
+    ClientSpec("aiohttp", "plain aiohttp lines + json.loads", "aiohttp_lines", imports="aiohttp"),
+    ClientSpec(
+        "aiohttp-uvloop",
+        "plain aiohttp lines + json.loads (uvloop)",
+        "aiohttp_lines",
+        "uvloop",
+        imports="aiohttp",
+    ),
+    ClientSpec("httpx", "plain httpx aiter_lines + json.loads", "httpx_lines", imports="httpx"),
+    ClientSpec(
+        "raw", "raw socket, bytes only (the limit)", "raw_socket", kind="limit", imports="raw"
+    ),
+]
+
+#: What ``import X`` means for each package (timed in a fresh process).
+IMPORTS = {
+    "hfinfer": "import hfinfer",
+    "hfinfer provider": "from hfinfer import HuggingFaceInference",
+    "huggingface_hub": "from huggingface_hub import AsyncInferenceClient",
+    "text_generation": "from text_generation import AsyncClient",
+    "g4f": "import g4f.Provider.needs_auth.hf.HuggingFaceInference",
+    "aiohttp": "import aiohttp",
+    "httpx": "import httpx",
+    "raw": "import asyncio, socket",
+}
+
+PACKAGES = [
+    "hfinfer",
+    "aiohttp",
+    "orjson",
+    "msgspec",
+    "jinja2",
+    "huggingface_hub",
+    "httpx",
+    "httpx2",
+    "text-generation",
+    "pydantic",
+    "g4f",
+    "uvloop",
+    "requests",
+]
+
+
+@dataclass
+class Preset:
+    single: int
+    levels: list[tuple[int, int]]
+    ttft: int
+    repeats: int
+    import_runs: int
+    warmup: int = 200
+    ttft_tokens: int = 8
+
+    def sizes(self) -> list[int]:
+        return [self.single, self.warmup, self.ttft_tokens, 8] + [n for _, n in self.levels]
+
+
+FULL = Preset(
+    single=30000, levels=[(16, 3000), (128, 800), (512, 400)], ttft=30, repeats=3, import_runs=7
+)
+QUICK = Preset(
+    single=5000, levels=[(16, 500), (128, 100), (512, 50)], ttft=5, repeats=1, import_runs=3
+)
+
+
+@dataclass
+class Run:
+    """Everything measured, kept for the report (and ``bench/results.json``)."""
+
+    preset: Preset
+    command: str
+    results: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    imports_ms: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
+    load: list[tuple[float, str]] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    finished: float = 0.0
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()
+
+
+def pinned(cpu: int) -> Any:
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def run_client(spec: ClientSpec, url: str, mode: str, preset: Preset) -> dict[str, Any]:
+    levels = ",".join(f"{c}:{n}" for c, n in preset.levels)
+    command = [
+        sys.executable,
+        "-m",
+        f"bench.clients.{spec.module}",
+        "--url",
+        url,
+        "--mode",
+        mode,
+        "--single",
+        str(preset.single),
+        "--levels",
+        levels,
+        "--ttft",
+        str(preset.ttft),
+        "--ttft-tokens",
+        str(preset.ttft_tokens),
+        "--warmup",
+        str(preset.warmup),
+        "--loop",
+        spec.loop,
+    ]
+    with tempfile.TemporaryDirectory(prefix="bench-hf-home-") as home:
+        env = client_env(url, home)
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUNNER_TIMEOUT,
+            preexec_fn=pinned(CLIENT_CPU),
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-800:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def client_env(url: str, home: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HFINFER_"))}
+    env.update(HF_ENDPOINT=url, HF_HOME=home, HF_HUB_DISABLE_TELEMETRY="1", PYTHONHASHSEED="0")
+    return env
+
+
+def run_mode(run: Run, mode: str, specs: list[ClientSpec]) -> None:
+    preset = run.preset
+    process, url = bench_server.spawn(mode, preset.sizes(), SERVER_CPU)
+    per_client: dict[str, list[dict[str, Any]]] = {s.key: [] for s in specs}
+    try:
+        for repeat in range(preset.repeats):
+            order = specs[repeat % len(specs) :] + specs[: repeat % len(specs)]
+            for spec in order:
+                started = time.perf_counter()
+                try:
+                    result = run_client(spec, url, mode, preset)
+                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                    run.failures.append(f"{mode}/{spec.key}/#{repeat + 1}: {exc}")
+                    print(f"  {mode:8} {spec.key:15} FAILED: {exc}", file=sys.stderr)
+                    continue
+                per_client[spec.key].append(result)
+                single = result["single"]
+                print(
+                    f"  {mode:8} {spec.key:15} #{repeat + 1} "
+                    f"{single['tokens_per_s']:>12,.0f} tok/s {single['cpu_ms_per_1k']:7.2f} ms/1k "
+                    f"({time.perf_counter() - started:5.1f}s, load {loadavg().split()[0]})",
+                    file=sys.stderr,
+                )
+                run.load.append((time.time(), loadavg()))
+    finally:
+        bench_server.stop(process)
+    run.results[mode] = per_client
+
+
+def time_imports(run: Run, keys: set[str]) -> None:
+    for name, statement in IMPORTS.items():
+        if name not in keys:
+            continue
+        code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+        samples = []
+        for _ in range(run.preset.import_runs):
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                preexec_fn=pinned(CLIENT_CPU),
+                env=client_env("http://127.0.0.1:9", "/tmp"),
+            )
+            if done.returncode != 0:
+                run.failures.append(f"import {name}: {done.stderr.strip()[-300:]}")
+                break
+            samples.append(float(done.stdout.strip()) * 1000)
+        if samples:
+            run.imports_ms[name] = statistics.median(samples)
+
+
+def run_checks(run: Run) -> None:
+    process, url = bench_server.spawn("one", [8, 200], SERVER_CPU)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-hf-home-") as home:
+            env = client_env(url, home)
+            for name in ("metadata_first_process", "metadata_new_process"):
+                done = subprocess.run(
+                    [sys.executable, "-m", "bench.checks", "metadata", "--url", url],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    preexec_fn=pinned(CLIENT_CPU),
+                )
+                run.checks[name] = _json_or_error(done)
+    finally:
+        bench_server.stop(process)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.checks", "template"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=pinned(CLIENT_CPU),
+        env=client_env("http://127.0.0.1:9", tempfile.gettempdir()),
+    )
+    run.checks["template"] = _json_or_error(done)
+
+
+def _json_or_error(done: subprocess.CompletedProcess) -> dict[str, Any]:
+    if done.returncode != 0:
+        return {"error": done.stderr.strip()[-600:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the report -------------------------------------------------------------------
+
+
+def median_of(results: list[dict[str, Any]], *path: str) -> float | None:
+    values = []
+    for result in results:
+        value: Any = result
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, (int, float)):
+            values.append(float(value))
+    return statistics.median(values) if values else None
+
+
+def errors_of(results: list[dict[str, Any]], level: str) -> int:
+    return sum(r["levels"].get(level, {}).get("errors", 0) for r in results)
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def summary(run: Run, mode: str) -> dict[str, dict[str, Any]]:
+    rows = {}
+    for key, results in run.results.get(mode, {}).items():
+        if not results:
+            continue
+        rows[key] = {
+            "runs": len(results),
+            "single": median_of(results, "single", "tokens_per_s"),
+            "cpu": median_of(results, "single", "cpu_ms_per_1k"),
+            "ttft": median_of(results, "ttft_ms"),
+            "server": median_of(results, "single", "server_cpu_share"),
+            "rss": median_of(results, "peak_rss_mb"),
+            "levels": {
+                str(c): (
+                    median_of(results, "levels", str(c), "tokens_per_s"),
+                    errors_of(results, str(c)),
+                    median_of(results, "levels", str(c), "cpu_ms_per_1k"),
+                )
+                for c, _ in run.preset.levels
+            },
+            "first_error": next(
+                (
+                    lv["first_error"]
+                    for r in results
+                    for lv in r["levels"].values()
+                    if lv.get("first_error")
+                ),
+                None,
+            ),
+        }
+    return rows
+
+
+def table(run: Run, mode: str) -> str:
+    rows = summary(run, mode)
+    levels = [c for c, _ in run.preset.levels]
+    head = (
+        "| client | single stream tok/s | client CPU ms / 1k tok | TTFT ms (+ over raw) | "
+        "agg tok/s @1 | "
+        + " | ".join(f"@{c} (errors)" for c in levels)
+        + f" | CPU ms/1k @{levels[-1]} | peak RSS MB | import ms | server CPU (single) |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    floor = rows["raw"]["ttft"] if "raw" in rows else None
+    for spec in CLIENTS:
+        row = rows.get(spec.key)
+        if row is None:
+            continue
+        ttft = fmt(row["ttft"], 2)
+        if floor is not None and row["ttft"] is not None and spec.kind != "limit":
+            ttft += f" (+{row['ttft'] - floor:.2f})"
+        cells = [
+            spec.label,
+            fmt(row["single"]),
+            fmt(row["cpu"], 2),
+            ttft,
+            fmt(row["single"]),
+        ]
+        for c in levels:
+            tps, errs, _ = row["levels"][str(c)]
+            cells.append(f"{fmt(tps)} ({errs})")
+        cells += [
+            fmt(row["levels"][str(levels[-1])][2], 2),
+            fmt(row["rss"], 1),
+            import_cell(run, spec),
+            f"{fmt((row['server'] or 0) * 100)} %",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def import_cell(run: Run, spec: ClientSpec) -> str:
+    cell = fmt(run.imports_ms.get(spec.imports), 1)
+    if spec.kind == "hfinfer" and "hfinfer provider" in run.imports_ms:
+        cell += f" (provider {fmt(run.imports_ms['hfinfer provider'], 1)})"
+    return cell
+
+
+def targets(run: Run) -> list[tuple[str, bool | None, str]]:
+    """``(target, met, measured)`` rows for issue 5's targets."""
+    out: list[tuple[str, bool | None, str]] = []
+    top = str(run.preset.levels[-1][0])
+    for mode in run.results:
+        rows = summary(run, mode)
+        for ours, loop in (("hfinfer", "asyncio"), ("hfinfer-uvloop", "uvloop")):
+            peers = [
+                s.key for s in CLIENTS if s.kind == "peer" and s.loop == loop and s.key in rows
+            ]
+            if ours not in rows or not peers:
+                continue
+            me = rows[ours]
+            tag = f"{mode}, {loop}"
+            best_cpu = min(peers, key=lambda k: rows[k]["cpu"])
+            ratio = rows[best_cpu]["cpu"] / me["cpu"]
+            out.append(
+                (
+                    f"CPU/1k tokens ≤ 1/3 of best peer ({tag})",
+                    ratio >= 3,
+                    f"{me['cpu']:.2f} vs {rows[best_cpu]['cpu']:.2f} ms ({best_cpu}): {ratio:.1f}×",
+                )
+            )
+            best_single = max(peers, key=lambda k: rows[k]["single"])
+            ratio = me["single"] / rows[best_single]["single"]
+            out.append(
+                (
+                    f"single-stream tok/s ≥ 3× best peer ({tag})",
+                    ratio >= 3,
+                    f"{me['single']:,.0f} vs {rows[best_single]['single']:,.0f} ({best_single}): "
+                    f"{ratio:.1f}×",
+                )
+            )
+            best_top = max(peers, key=lambda k: rows[k]["levels"][top][0] or 0)
+            mine, errors, _ = me["levels"][top]
+            ratio = (mine or 0) / (rows[best_top]["levels"][top][0] or 1)
+            out.append(
+                (
+                    f"{top}-stream aggregate ≥ 3× best peer, no error ({tag})",
+                    ratio >= 3 and errors == 0,
+                    f"{mine or 0:,.0f} vs {rows[best_top]['levels'][top][0] or 0:,.0f} "
+                    f"({best_top}): {ratio:.1f}×, {errors} errors",
+                )
+            )
+    if "hfinfer" in run.imports_ms:
+        ms = run.imports_ms["hfinfer"]
+        out.append(("`import hfinfer` < 150 ms", ms < 150, f"{ms:.1f} ms"))
+    for name, label in (
+        ("metadata_first_process", "in-process"),
+        ("metadata_new_process", "new process (disk cache)"),
+    ):
+        check = run.checks.get(name)
+        if not check:
+            continue
+        if "error" in check:
+            out.append((f"no metadata request on repeat, {label}", False, check["error"][:200]))
+            continue
+        models = check["models"]
+        if label == "in-process":
+            hits = sum(m["repeat_hub_requests"] for m in models.values())
+            calls = sum(m["repeat_calls"] for m in models.values())
+            firsts = {k: m["first_call_hub_requests"] for k, m in models.items()}
+            out.append(
+                (
+                    "no metadata request on repeat, in-process",
+                    hits == 0,
+                    f"{hits} Hub requests over {calls} repeated generations "
+                    f"(first calls: {firsts})",
+                )
+            )
+        else:
+            hits = sum(
+                m["first_call_hub_requests"] + m["repeat_hub_requests"] for m in models.values()
+            )
+            out.append(
+                (
+                    "no metadata request on repeat, new process (disk cache)",
+                    hits == 0,
+                    f"{hits} Hub requests in a second process with the same HF_HOME",
+                )
+            )
+    template = run.checks.get("template")
+    if template is not None:
+        if template.get("available"):
+            us = template["cached_render_us"]
+            out.append(
+                (
+                    "rendering a cached chat template ≪ 1 ms",
+                    us < 1000,
+                    f"{us:.0f} µs per build_prompt ({template['template']}; "
+                    f"first render {template['first_render_ms']:.1f} ms)",
+                )
+            )
+        else:
+            out.append(
+                (
+                    "rendering a cached chat template ≪ 1 ms",
+                    None,
+                    template.get("reason") or template.get("error", "")[:200],
+                )
+            )
+    return out
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def machine() -> dict[str, str]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "kernel": platform.release(),
+        "python": sys.version.split()[0],
+    }
+
+
+def report(run: Run) -> str:
+    preset = run.preset
+    parts = [
+        "# Streaming benchmark: hfinfer and its peers",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(run.started))}, "
+        f"{(run.finished - run.started) / 60:.1f} min. Rerun: `{run.command}`",
+        "",
+        "Workload: each client streams TGI events for the same prompt from `bench/server.py` "
+        f"(pinned to core {SERVER_CPU}); each client runs in a fresh process pinned to core "
+        f"{CLIENT_CPU}. Single stream: {preset.single:,} tokens. Concurrency levels "
+        + ", ".join(f"{c} streams × {n:,} tokens" for c, n in preset.levels)
+        + f" (@1 is the single stream). TTFT: median over {preset.ttft} warm generations of "
+        f"{preset.ttft_tokens} tokens, call → first text. Medians of {preset.repeats} "
+        "process runs; errors are summed over runs. Client CPU is the process CPU time "
+        "(`time.process_time`) during the single stream, imports and start-up excluded. "
+        "Import: median of "
+        f"{preset.import_runs} fresh processes timing the import statement. "
+        "Server CPU: the server's CPU time during the single stream ÷ its wall time "
+        "(near 100 % means the server, not the client, set the pace).",
+        "",
+    ]
+    for mode, title in (
+        ("one", "Server writes the whole body in one write"),
+        ("chunked", "Server writes one HTTP chunk per event (as TGI does)"),
+    ):
+        if mode in run.results:
+            parts += [f"## {title} (`--mode {mode}`)", "", table(run, mode), ""]
+    parts += ["## Issue 5 targets", "", "| target | met | measured |", "|---|---|---|"]
+    for name, met, measured in targets(run):
+        mark = {True: "yes", False: "**no**", None: "n/a"}[met]
+        parts.append(f"| {name} | {mark} | {measured} |")
+    parts += ["", "## Imports (median ms, fresh process)", ""]
+    parts += [f"- `{IMPORTS[k]}`: {v:.1f} ms" for k, v in run.imports_ms.items()]
+    parts += ["", "## Checks", "", "```json", json.dumps(run.checks, indent=2), "```", ""]
+    if run.failures:
+        parts += ["## Failures", ""] + [f"- {f}" for f in run.failures] + [""]
+    parts += ["## Machine", ""]
+    parts += [f"- {k}: {v}" for k, v in machine().items()]
+    loads = [float(v.split()[0]) for _, v in run.load] or [0.0]
+    parts += [
+        f"- /proc/loadavg at start: `{run.load[0][1] if run.load else loadavg()}`; at end: "
+        f"`{loadavg()}`; 1-min load during the run: min {min(loads):.2f}, max "
+        f"{max(loads):.2f} (the bench itself keeps one or two processes busy, so 1-2 is "
+        "mostly its own load; the machine is shared with other work: read the numbers as noisy)",
+        "",
+        "## Versions",
+        "",
+    ]
+    parts += [f"- {k}: {v}" for k, v in versions().items()]
+    return "\n".join(parts) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+    parser.add_argument("--repeats", type=int, help="override the preset's repeats")
+    parser.add_argument("--modes", default="one,chunked", help="server modes to run")
+    parser.add_argument(
+        "--clients",
+        default=",".join(s.key for s in CLIENTS),
+        help="subset of: " + ",".join(s.key for s in CLIENTS),
+    )
+    parser.add_argument("--skip-checks", action="store_true", help="no imports/metadata checks")
+    args = parser.parse_args()
+    preset = QUICK if args.quick else FULL
+    if args.repeats:
+        preset.repeats = args.repeats
+    keys = set(args.clients.split(","))
+    specs = [s for s in CLIENTS if s.key in keys]
+    run = Run(preset, "python bench/run.py " + shlex.join(sys.argv[1:]))
+    run.load.append((time.time(), loadavg()))
+    for mode in args.modes.split(","):
+        run_mode(run, mode, specs)
+    if not args.skip_checks:
+        time_imports(run, {s.imports for s in specs} | {"hfinfer provider"})
+        run_checks(run)
+    run.finished = time.time()
+    text = report(run)
+    print(text)
+    if args.write:
+        (ROOT / "bench" / "RESULTS.md").write_text(text)
+        raw = {
+            "preset": preset.__dict__,
+            "results": run.results,
+            "imports_ms": run.imports_ms,
+            "checks": run.checks,
+            "failures": run.failures,
+            "load": run.load,
+        }
+        (ROOT / "bench" / "results.json").write_text(json.dumps(raw, indent=1))
+        print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
