@@ -175,7 +175,7 @@ class AsyncClient:
         self.route: Literal["router", "tgi"] = (
             choose_route(api_base, self.router_url) if route == "auto" else route
         )
-        options = {"api_key": api_key, "proxy": proxy, "max_retries": max_retries}
+        options: dict[str, Any] = {"api_key": api_key, "proxy": proxy, "max_retries": max_retries}
         self._provider: Any
         if self.route == "router":
             self._provider = HuggingFaceRouter(api_base=api_base or self.router_url, **options)

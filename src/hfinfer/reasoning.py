@@ -13,7 +13,7 @@ the block. Pure: no I/O, imports only :mod:`hfinfer.types`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from .types import Reasoning
 
@@ -23,6 +23,7 @@ OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"
 
 Piece = str | Reasoning
+C = TypeVar("C")
 
 
 def _partial_tag_length(text: str, tags: tuple[str, ...]) -> int:
@@ -76,10 +77,10 @@ class ThinkSplitter:
             self._strip_opener = False
             self._skip_space = False
 
-    def split(self, pieces: Iterable[object]) -> list[object]:
+    def split(self, pieces: Iterable[C]) -> list[C | Piece]:
         """Answer text (``str``) of a stream's pieces through :meth:`feed`; the rest as
         it is. A :class:`Reasoning` piece means the server separates reasoning."""
-        out: list[object] = []
+        out: list[C | Piece] = []
         for piece in pieces:
             if isinstance(piece, str):
                 out.extend(self.feed(piece))

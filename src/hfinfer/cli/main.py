@@ -159,10 +159,10 @@ def chat(
         chosen = "tgi" if route == "auto" and api_base else route
         client = AsyncClient(api_base=api_base, api_key=api_key, route=chosen)  # type: ignore[arg-type]
         async with client:
-            stream = await client.chat(model or "", messages, stream=not no_stream, **options)
-            if isinstance(stream, ChatResponse):  # --no-stream: the whole answer at once
-                answer.take_response(stream)
+            if no_stream:
+                answer.take_response(await client.chat(model or "", messages, **options))
             else:
+                stream = await client.chat(model or "", messages, stream=True, **options)
                 async with stream:
                     try:
                         async for chunk in stream:

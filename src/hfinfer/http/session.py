@@ -139,7 +139,7 @@ class HttpClient:
             return None
         split = urlsplit(url)
         chosen = self._env_proxies.get(split.scheme)
-        if chosen is None or urllib.request.proxy_bypass_environment(
+        if chosen is None or urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
             split.hostname or "", self._env_proxies
         ):
             return None

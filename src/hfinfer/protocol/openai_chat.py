@@ -391,7 +391,8 @@ def decode_completion(
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         raise ResponseError(f"Unexpected answer, no choices in it: {str(body)[:200]}")
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+    found = choice.get("message")
+    message: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     pieces: list[Piece] = [
         Reasoning(thought)
         for thought in (message.get("reasoning_content"), message.get("reasoning"))

@@ -93,14 +93,14 @@ def data_array(complete: bytes) -> tuple[bytes, int] | None:
 def payloads(complete: bytes) -> list[bytes]:
     """The ``data`` payload of each event in ``complete`` (events with no or empty
     data are skipped, as the WHATWG rules say)."""
-    found = []
+    found: list[bytes] = []
     append = found.append
     for block in complete.split(b"\n\n"):
         # The common case, one "data:" line per event, costs one slice.
         if block[:5] == b"data:" and b"\n" not in block:
-            data = block[6:] if block[5:6] == b" " else block[5:]
-            if data:  # an event whose data is empty is not dispatched (WHATWG)
-                append(data)
+            line = block[6:] if block[5:6] == b" " else block[5:]
+            if line:  # an event whose data is empty is not dispatched (WHATWG)
+                append(line)
         elif block:
             data = _block_data(block)
             if data is not None:

@@ -240,7 +240,7 @@ class TextStream:
         return text or None
 
     def _take(self, events: list[_Event]) -> str:
-        parts = []
+        parts: list[str] = []
         append = parts.append
         for event in events:
             token = event.token

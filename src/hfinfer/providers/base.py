@@ -28,22 +28,22 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-R = TypeVar("R")
+T_co = TypeVar("T_co", covariant=True)
 
 
-class hybridmethod(Generic[T]):
+class hybridmethod(Generic[T_co]):
     """A method bound to the instance when called on one, else to the class.
 
     The seed's API is classmethods, and its example calls them on an instance;
     an instance opened with ``async with`` lends its connection pool this way.
     """
 
-    def __init__(self, func: Callable[..., T]) -> None:
+    def __init__(self, func: Callable[..., T_co]) -> None:
         self.__func__ = func
         self.__doc__ = func.__doc__
         self.__name__ = func.__name__
 
-    def __get__(self, obj: object, owner: type | None = None) -> Callable[..., T]:
+    def __get__(self, obj: object, owner: type | None = None) -> Callable[..., T_co]:
         return types.MethodType(self.__func__, owner if obj is None else obj)
 
 
@@ -177,10 +177,11 @@ class AsyncGeneratorProvider:
     supports_system_message: ClassVar[bool] = True
     supports_message_history: ClassVar[bool] = True
 
-    @classmethod
+    @hybridmethod
     def create_async_generator(
-        cls, model: str, messages: Messages, **kwargs: Any
+        self_or_cls: Any, model: str, messages: Messages, **kwargs: Any
     ) -> AsyncIterator[Chunk]:
+        """Yield the answer as the stream vocabulary of :mod:`hfinfer.types`."""
         raise NotImplementedError
 
     @hybridmethod

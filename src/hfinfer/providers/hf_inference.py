@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, ClassVar
 
@@ -187,7 +187,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         width: int | None = None,
         height: int | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Generate text (streamed or not) or an image, by the model's ``pipeline_tag``.
 
         Yields ``str`` text chunks, then :class:`~hfinfer.types.Usage` (when
@@ -202,7 +202,9 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         :class:`~hfinfer.errors.HFInferenceError`; text already yielded stays
         yielded (a broken stream's error carries it as ``partial_text``).
         """
-        cls = self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
+        cls: type[HuggingFaceInference] = (
+            self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
+        )
         instance = None if isinstance(self_or_cls, type) else self_or_cls
         call = CallOptions.collect(
             instance,
@@ -372,7 +374,7 @@ async def _generate_text(
     params: dict[str, Any],
     stream: bool,
     do_continue: bool,
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     payload = {"inputs": prompt, "parameters": params, "stream": stream}
     try:
         async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
@@ -401,7 +403,7 @@ async def _send_text(
     payload: dict[str, Any],
     stream: bool,
     do_continue: bool,
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     async with http.open("POST", url, json=payload, stream=stream, model=model) as response:
         html_guard(response)
         if not stream or "event-stream" not in response.headers.get("content-type", ""):

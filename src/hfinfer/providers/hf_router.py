@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -215,7 +215,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         width: int | None = None,
         height: int | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Chat through the router (streamed or not), or an image from a mapped provider.
 
         Yields ``str`` answer text and :class:`~hfinfer.types.Reasoning`, then
@@ -232,7 +232,9 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         :class:`~hfinfer.errors.HFInferenceError`; nothing is retried once a
         chunk was yielded, and a broken stream's error carries ``partial_text``.
         """
-        cls = self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
+        cls: type[HuggingFaceRouter] = (
+            self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
+        )
         instance = None if isinstance(self_or_cls, type) else self_or_cls
         call = CallOptions.collect(
             instance,
@@ -320,7 +322,7 @@ def _not_served(exc: ValidationError, model: str) -> HFInferenceError:
 
 async def _chat(
     http: HttpClient, url: str, body: dict[str, Any], splitter: ThinkSplitter
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     stream = bool(body.get("stream"))
     try:
         async with http.open(
@@ -329,8 +331,8 @@ async def _chat(
             html_guard(response)
             if not stream or "event-stream" not in response.headers.get("content-type", ""):
                 pieces, tail = openai_chat.decode_completion(await http.read_json(response))
-                for chunk in [*splitter.split(pieces), *splitter.flush(), *tail]:
-                    yield chunk
+                for whole in [*splitter.split(pieces), *splitter.flush(), *tail]:
+                    yield whole
                 return
             async with aclosing(_read_stream(http, response, splitter)) as chunks:
                 async for chunk in chunks:
@@ -341,7 +343,7 @@ async def _chat(
 
 async def _read_stream(
     http: HttpClient, response: aiohttp.ClientResponse, splitter: ThinkSplitter
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     state = openai_chat.ChatStream()
     parser = SSEParser()
     read, gap, url = response.content.readany, http.settings.timeouts.stream_gap, str(response.url)
@@ -357,14 +359,14 @@ async def _read_stream(
             raise _with_answer(state.error, splitter)
         if not data:
             break
-    for chunk in splitter.flush():
-        yield chunk
+    for piece in splitter.flush():
+        yield piece
     try:
         tail = state.finish()
     except StreamError as exc:
         raise _with_answer(exc, splitter) from None
-    for chunk in tail:
-        yield chunk
+    for item in tail:
+        yield item
 
 
 def _with_answer(error: StreamError, splitter: ThinkSplitter) -> StreamError:
