@@ -618,5 +618,65 @@ async def test_proxy_from_the_environment_and_no_proxy(hf: FakeHF, monkeypatch) 
     from hfinfer.errors import ConnectionError as HFConnectionError
 
     with pytest.raises(HFConnectionError):
-        await collect(model="org/m", messages=USER, api_base="http://inference.invalid",
-                      max_retries=0)
+        await collect(
+            model="org/m", messages=USER, api_base="http://inference.invalid", max_retries=0
+        )
+
+
+async def test_untrusted_certificate_is_a_clear_error_and_not_retried(
+    tmp_path, monkeypatch
+) -> None:
+    import asyncio
+    import contextlib
+    import shutil
+    import ssl
+    import subprocess
+
+    from hfinfer.errors import CertificateError
+
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl command makes the test's self-signed certificate"
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        with contextlib.suppress(Exception):  # the client refuses the certificate
+            await asyncio.get_running_loop().start_tls(
+                writer.transport, writer.transport.get_protocol(), context, server_side=True
+            )
+        writer.transport.abort()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"https://127.0.0.1:{port}")
+    try:
+        with pytest.raises(CertificateError, match="TLS handshake"):
+            await collect(model="org/m", messages=USER, max_retries=3)
+        assert connections == 1  # one attempt: a certificate is not retried
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -15,6 +15,7 @@ import orjson
 
 __all__ = [
     "AuthenticationError",
+    "CertificateError",
     "ConnectionError",
     "EndpointGoneError",
     "HFInferenceError",
@@ -88,6 +89,11 @@ class TimeoutError(HFInferenceError, builtins.TimeoutError):
 
 class ConnectionError(HFInferenceError, builtins.ConnectionError):
     """The server could not be reached, or the connection broke before an answer."""
+
+
+class CertificateError(ConnectionError):
+    """The TLS handshake failed (an untrusted or wrong certificate): not retried,
+    since it will fail the same way again."""
 
 
 class ResponseError(HFInferenceError):

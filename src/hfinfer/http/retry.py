@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import (
+    CertificateError,
     ConnectionError,
     HFInferenceError,
     ModelLoadingError,
@@ -50,6 +51,8 @@ class RetryPolicy:
         """Whether a failed attempt may be tried again (before anything was delivered)."""
         if isinstance(error, TimeoutError):
             return error.phase == "connect"
+        if isinstance(error, CertificateError):
+            return False  # a certificate does not get better on the next try
         if isinstance(error, ConnectionError):
             return True
         if isinstance(error, StreamError):

@@ -23,6 +23,7 @@ import orjson
 from .._version import __version__
 from ..config import ClientSettings
 from ..errors import (
+    CertificateError,
     ConnectionError,
     HFInferenceError,
     HtmlResponseError,
@@ -243,6 +244,12 @@ class HttpClient:
             ) from exc
         except aiohttp.ClientProxyConnectionError as exc:  # before its base class below
             raise ConnectionError(f"Could not connect through the proxy: {exc}") from exc
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError) as exc:
+            raise CertificateError(
+                f"The TLS handshake with {url} failed: {exc.os_error or exc}. The server's "
+                "certificate is not trusted (a proxy that inspects TLS needs its CA in "
+                "SSL_CERT_FILE)."
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise ConnectionError(f"Could not connect to {url}: {exc.os_error or exc}") from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
