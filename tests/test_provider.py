@@ -623,16 +623,11 @@ async def test_proxy_from_the_environment_and_no_proxy(hf: FakeHF, monkeypatch) 
         )
 
 
-async def test_untrusted_certificate_is_a_clear_error_and_not_retried(
-    tmp_path, monkeypatch
-) -> None:
-    import asyncio
-    import contextlib
+@pytest.fixture
+def self_signed(tmp_path):
+    """A key and a self-signed certificate for 127.0.0.1, made with the openssl command."""
     import shutil
-    import ssl
     import subprocess
-
-    from hfinfer.errors import CertificateError
 
     openssl = shutil.which("openssl")
     assert openssl, "the openssl command makes the test's self-signed certificate"
@@ -657,6 +652,19 @@ async def test_untrusted_certificate_is_a_clear_error_and_not_retried(
         check=True,
         capture_output=True,
     )
+    return key, cert
+
+
+async def test_untrusted_certificate_is_a_clear_error_and_not_retried(
+    self_signed, monkeypatch
+) -> None:
+    import asyncio
+    import contextlib
+    import ssl
+
+    from hfinfer.errors import CertificateError
+
+    key, cert = self_signed
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     connections = 0
