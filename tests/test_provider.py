@@ -688,3 +688,34 @@ async def test_untrusted_certificate_is_a_clear_error_and_not_retried(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_body_that_is_not_sse_is_refused_with_the_text_kept(
+    hf: FakeHF, monkeypatch
+) -> None:
+    import functools
+
+    from hfinfer.errors import StreamError
+    from hfinfer.protocol.sse import SSEParser
+    from hfinfer.providers import hf_inference
+    from hfserver import sse_events, tgi_events
+
+    monkeypatch.setattr(
+        hf_inference, "SSEParser", functools.partial(SSEParser, max_event_bytes=4096)
+    )
+    hf.add_text_model("org/m")
+    body = b"".join(sse_events(tgi_events(["Kept"])[:1])) + b"data:" + b"z" * 10_000
+    hf.script(
+        "POST",
+        "/models/org/m",
+        Reply(
+            200,
+            {"content-type": "text/event-stream"},
+            chunks=[body[i : i + 1000] for i in range(0, len(body), 1000)],
+        ),
+    )
+    delivered: list[str] = []
+    with pytest.raises(StreamError, match="past 4096 bytes") as caught:
+        async for chunk in HuggingFaceInference.create_async_generator("org/m", USER):
+            delivered.append(chunk)
+    assert delivered == ["Kept"] and caught.value.partial_text == "Kept"

@@ -512,3 +512,10 @@ def test_text_stream_survives_hostile_events(data: bytes) -> None:
     for chunks in ([stream], [stream[:20], stream[20:]]):
         with contextlib.suppress(HFInferenceError):
             run_text_stream(chunks)
+
+
+def test_an_event_that_never_ends_is_refused() -> None:
+    parser = SSEParser(max_event_bytes=64)
+    assert parser.take(b"data:" + b"x" * 50) == b""
+    with pytest.raises(StreamError, match="past 64 bytes"):
+        parser.take(b"x" * 50)

@@ -15,7 +15,12 @@ cleanly even when a character straddled two reads.
 
 from __future__ import annotations
 
-__all__ = ["SSEParser", "data_array", "payloads"]
+from ..errors import StreamError
+
+__all__ = ["MAX_EVENT_BYTES", "SSEParser", "data_array", "payloads"]
+
+#: No event of the protocols spoken here comes near this; a body that does is not SSE.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 class SSEParser:
@@ -23,20 +28,24 @@ class SSEParser:
 
     Events end at a blank line. ``CRLF`` and lone ``CR`` line ends are
     accepted (normalised to ``LF``). Comments (``:keep-alive``) and fields
-    other than ``data`` (``event:``, ``id:``, ``retry:``) are skipped.
+    other than ``data`` (``event:``, ``id:``, ``retry:``) are skipped. An event
+    that grows past ``max_event_bytes`` without ending raises
+    :class:`~hfinfer.errors.StreamError`.
     """
 
-    __slots__ = ("_buffer", "_skip_lf")
+    __slots__ = ("_buffer", "_skip_lf", "max_event_bytes")
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self._buffer = b""
         self._skip_lf = False
+        self.max_event_bytes = max_event_bytes
 
     def take(self, chunk: bytes) -> bytes:
         """The raw text of the events ``chunk`` completes (each ending in a blank
         line), or ``b""``; the rest is kept for the next read."""
         if not chunk:
             return b""  # an empty read changes nothing (not even a pending CR)
+        self._check_size()  # the rest of an earlier read, kept after its complete events
         if self._skip_lf:
             # The last read ended in a CR that was taken as a line end: an LF
             # right after it belongs to the same CRLF.
@@ -52,6 +61,7 @@ class SSEParser:
         end = buffer.rfind(b"\n\n")
         if end < 0:
             self._buffer = buffer
+            self._check_size()
             return b""
         self._buffer = buffer[end + 2 :]
         return buffer[: end + 2]
@@ -62,8 +72,16 @@ class SSEParser:
         complete = self.take(chunk)
         return payloads(complete) if complete else []
 
+    def _check_size(self) -> None:
+        if len(self._buffer) > self.max_event_bytes:
+            raise StreamError(
+                f"An event grew past {self.max_event_bytes} bytes without ending: the "
+                "server is not sending Server-Sent Events."
+            )
+
     def close(self) -> list[bytes]:
         """Payloads of a final event the stream did not end with a blank line."""
+        self._check_size()
         buffer, self._buffer = self._buffer.strip(b"\n"), b""
         return payloads(buffer + b"\n\n") if buffer else []
 

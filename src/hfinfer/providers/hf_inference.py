@@ -21,6 +21,7 @@ from ..errors import (
     HFInferenceError,
     ModelNotSupportedError,
     ResponseError,
+    StreamError,
     ValidationError,
 )
 from ..http.session import HttpClient, html_guard
@@ -424,18 +425,33 @@ async def _send_text(
                 raise stream_failure(exc, str(response.url), gap, state.tokens, state.text) from exc
             if not chunk:
                 break
-            complete = take(chunk)
+            try:
+                complete = take(chunk)
+            except StreamError as exc:
+                raise _with_text(exc, state) from None
             if complete:
                 text = decode(complete)
                 if text:
                     yield text
                 if state.error is not None:
                     raise state.error
-        text = state.feed(parser.close())
+        try:
+            text = state.feed(parser.close())
+        except StreamError as exc:
+            raise _with_text(exc, state) from None
         if text:
             yield text
         for item in state.finish():
             yield item
+
+
+def _with_text(error: StreamError, state: tgi.TextStream) -> StreamError:
+    """The parser's error, with the text the caller already has."""
+    return StreamError(
+        f"{error} (after {state.tokens} tokens)",
+        partial_text=state.text,
+        tokens_received=state.tokens,
+    )
 
 
 async def _generate_image(

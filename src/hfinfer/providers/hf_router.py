@@ -352,7 +352,10 @@ async def _read_stream(
             data = await read()
         except Exception as exc:
             raise stream_failure(exc, url, gap, state.events, splitter.answer, "events") from exc
-        payloads = parser.feed(data) if data else parser.close()
+        try:
+            payloads = parser.feed(data) if data else parser.close()
+        except StreamError as exc:
+            raise _with_answer(exc, splitter) from None
         for chunk in splitter.split(state.feed(payloads)) if payloads else ():
             yield chunk
         if state.error is not None:
