@@ -697,11 +697,11 @@ async def test_a_body_that_is_not_sse_is_refused_with_the_text_kept(
 
     from hfinfer.errors import StreamError
     from hfinfer.protocol.sse import SSEParser
-    from hfinfer.providers import hf_inference
+    from hfinfer.providers import tgi_text
     from hfserver import sse_events, tgi_events
 
     monkeypatch.setattr(
-        hf_inference, "SSEParser", functools.partial(SSEParser, max_event_bytes=4096)
+        tgi_text, "SSEParser", functools.partial(SSEParser, max_event_bytes=4096)
     )
     hf.add_text_model("org/m")
     body = b"".join(sse_events(tgi_events(["Kept"])[:1])) + b"data:" + b"z" * 10_000

@@ -21,15 +21,12 @@ from ..errors import (
     HFInferenceError,
     ModelNotSupportedError,
     ResponseError,
-    StreamError,
-    ValidationError,
 )
 from ..http.session import HttpClient, html_guard
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
 from ..prompts.select import Prompt, TemplateInfo, build_prompt
-from ..protocol import images, tgi
-from ..protocol.sse import SSEParser
+from ..protocol import images
 from ..types import Chunk, Messages
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
 from .base import run_in_thread as _run_in_thread
@@ -40,7 +37,8 @@ from .hf_models import (
     FALLBACK_TEXT_MODELS,
     MODEL_ALIASES,
 )
-from .pooled import CallOptions, PooledProvider, call_client, last_user_text, stream_failure
+from .pooled import CallOptions, PooledProvider, call_client, last_user_text
+from .tgi_text import IMAGE_OPTIONS, generate_text, text_parameters
 
 __all__ = ["HuggingFaceInference"]
 
@@ -53,7 +51,6 @@ MAX_PROMPT_CHARS = 4096
 #: A failed model-list request is not asked again for this long.
 MODEL_LIST_RETRY_AFTER = 60.0
 LIST_TIMEOUTS = Timeouts(connect=5.0, first_byte=15.0, stream_gap=15.0, total=20.0)
-_IMAGE_OPTIONS = ("negative_prompt", "num_inference_steps", "guidance_scale", "scheduler")
 
 
 class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModelMixin):
@@ -246,9 +243,9 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             built = await cls._build_text_prompt(
                 http, template_model, model_data, messages, action == "continue", kwargs
             )
-            params = _text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
+            params = text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
             url = endpoint or f"{call.api_base}/models/{model}"
-            chunks = _generate_text(
+            chunks = generate_text(
                 http, url, model, built.text, params, stream, action == "continue"
             )
             # aclosing: closing this stream closes the inner ones now, before the session.
@@ -342,118 +339,6 @@ def _fewer_messages(messages: Messages) -> Messages:
     return [m for m in messages[:-1] if m.get("role") == "system"] + [messages[-1]]
 
 
-def _text_parameters(
-    model_data: Mapping[str, Any],
-    max_tokens: int | None,
-    temperature: float | None,
-    seed: int | None,
-    extra: Mapping[str, Any],
-    kwargs: dict[str, Any],
-) -> dict[str, Any]:
-    for alias, name in tgi.PARAMETER_ALIASES.items():
-        if alias in kwargs and name not in kwargs:
-            kwargs[name] = kwargs.pop(alias)
-    if "max_tokens" in kwargs:  # from the max_new_tokens alias
-        max_tokens = kwargs.pop("max_tokens")
-    knobs = {k: kwargs[k] for k in tgi.GENERATION_PARAMETERS if k in kwargs}
-    ignored = set(kwargs) - tgi.GENERATION_PARAMETERS - {"tools"} - set(_IMAGE_OPTIONS)
-    if ignored:
-        logger.debug("ignoring arguments this route does not use: %s", sorted(ignored))
-    model_type = (model_data.get("config") or {}).get("model_type")
-    if model_type == "gpt2" and max_tokens is not None and max_tokens >= 1024:
-        max_tokens = 512  # gpt2's whole context is 1024 tokens
-    return tgi.build_parameters(
-        max_new_tokens=max_tokens, temperature=temperature, seed=seed, extra=extra, **knobs
-    )
-
-
-async def _generate_text(
-    http: HttpClient,
-    url: str,
-    model: str,
-    prompt: str,
-    params: dict[str, Any],
-    stream: bool,
-    do_continue: bool,
-) -> AsyncGenerator[Chunk, None]:
-    payload = {"inputs": prompt, "parameters": params, "stream": stream}
-    try:
-        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
-            async for chunk in chunks:
-                yield chunk
-    except ValidationError as exc:
-        # Context overflow: clamp max_new_tokens to what fits and try once more.
-        fitted = tgi.fit_max_new_tokens(str(exc))
-        if fitted is None:
-            raise
-        logger.info(
-            "max_new_tokens %s does not fit the context; using %d",
-            params.get("max_new_tokens"),
-            fitted,
-        )
-        payload["parameters"] = {**params, "max_new_tokens": fitted}
-        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
-            async for chunk in chunks:
-                yield chunk
-
-
-async def _send_text(
-    http: HttpClient,
-    url: str,
-    model: str,
-    payload: dict[str, Any],
-    stream: bool,
-    do_continue: bool,
-) -> AsyncGenerator[Chunk, None]:
-    async with http.open("POST", url, json=payload, stream=stream, model=model) as response:
-        html_guard(response)
-        if not stream or "event-stream" not in response.headers.get("content-type", ""):
-            text, tail = tgi.decode_generation(await http.read_json(response))
-            if text:
-                yield text
-            for item in tail:
-                yield item
-            return
-        state = tgi.TextStream(do_continue)
-        parser = SSEParser()
-        take, decode, read = parser.take, state.feed_sse, response.content.readany
-        gap = http.settings.timeouts.stream_gap
-        while True:
-            try:
-                chunk = await read()
-            except Exception as exc:
-                raise stream_failure(exc, str(response.url), gap, state.tokens, state.text) from exc
-            if not chunk:
-                break
-            try:
-                complete = take(chunk)
-            except StreamError as exc:
-                raise _with_text(exc, state) from None
-            if complete:
-                text = decode(complete)
-                if text:
-                    yield text
-                if state.error is not None:
-                    raise state.error
-        try:
-            text = state.feed(parser.close())
-        except StreamError as exc:
-            raise _with_text(exc, state) from None
-        if text:
-            yield text
-        for item in state.finish():
-            yield item
-
-
-def _with_text(error: StreamError, state: tgi.TextStream) -> StreamError:
-    """The parser's error, with the text the caller already has."""
-    return StreamError(
-        f"{error} (after {state.tokens} tokens)",
-        partial_text=state.text,
-        tokens_received=state.tokens,
-    )
-
-
 async def _generate_image(
     http: HttpClient,
     call: CallOptions,
@@ -467,7 +352,7 @@ async def _generate_image(
     kwargs: Mapping[str, Any],
 ) -> Chunk:
     text = prompt if prompt is not None else last_user_text(messages)
-    extra = {k: kwargs[k] for k in _IMAGE_OPTIONS if kwargs.get(k) is not None}
+    extra = {k: kwargs[k] for k in IMAGE_OPTIONS if kwargs.get(k) is not None}
     extra.update(call.extra)
     payload = images.image_payload(
         text, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio, extra=extra

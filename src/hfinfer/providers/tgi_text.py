@@ -1,0 +1,139 @@
+"""The text-generation exchange of ``HuggingFaceInference``: the request's
+parameters, the stream read into text chunks, and one retry with a smaller
+``max_new_tokens`` when the prompt and the limit overflow the context."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from typing import Any
+
+from ..errors import StreamError, ValidationError
+from ..http.session import HttpClient, html_guard
+from ..protocol import tgi
+from ..protocol.sse import SSEParser
+from ..types import Chunk
+from .pooled import stream_failure
+
+__all__ = ["generate_text", "text_parameters"]
+
+logger = logging.getLogger(__name__)
+
+#: Keyword arguments the image route uses; the text route ignores them quietly.
+IMAGE_OPTIONS = ("negative_prompt", "num_inference_steps", "guidance_scale", "scheduler")
+
+
+def text_parameters(
+    model_data: Mapping[str, Any],
+    max_tokens: int | None,
+    temperature: float | None,
+    seed: int | None,
+    extra: Mapping[str, Any],
+    kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """The request's ``parameters`` from the call's arguments; TGI knobs are taken
+    out of ``kwargs`` under their protocol names, unknown keywords are logged."""
+    for alias, name in tgi.PARAMETER_ALIASES.items():
+        if alias in kwargs and name not in kwargs:
+            kwargs[name] = kwargs.pop(alias)
+    if "max_tokens" in kwargs:  # from the max_new_tokens alias
+        max_tokens = kwargs.pop("max_tokens")
+    knobs = {k: kwargs[k] for k in tgi.GENERATION_PARAMETERS if k in kwargs}
+    ignored = set(kwargs) - tgi.GENERATION_PARAMETERS - {"tools"} - set(IMAGE_OPTIONS)
+    if ignored:
+        logger.debug("ignoring arguments this route does not use: %s", sorted(ignored))
+    model_type = (model_data.get("config") or {}).get("model_type")
+    if model_type == "gpt2" and max_tokens is not None and max_tokens >= 1024:
+        max_tokens = 512  # gpt2's whole context is 1024 tokens
+    return tgi.build_parameters(
+        max_new_tokens=max_tokens, temperature=temperature, seed=seed, extra=extra, **knobs
+    )
+
+
+async def generate_text(
+    http: HttpClient,
+    url: str,
+    model: str,
+    prompt: str,
+    params: dict[str, Any],
+    stream: bool,
+    do_continue: bool,
+) -> AsyncGenerator[Chunk, None]:
+    """POST the prompt to ``url`` and yield the answer (streamed or whole) as chunks."""
+    payload = {"inputs": prompt, "parameters": params, "stream": stream}
+    try:
+        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+    except ValidationError as exc:
+        # Context overflow: clamp max_new_tokens to what fits and try once more.
+        fitted = tgi.fit_max_new_tokens(str(exc))
+        if fitted is None:
+            raise
+        logger.info(
+            "max_new_tokens %s does not fit the context; using %d",
+            params.get("max_new_tokens"),
+            fitted,
+        )
+        payload["parameters"] = {**params, "max_new_tokens": fitted}
+        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+
+async def _send_text(
+    http: HttpClient,
+    url: str,
+    model: str,
+    payload: dict[str, Any],
+    stream: bool,
+    do_continue: bool,
+) -> AsyncGenerator[Chunk, None]:
+    async with http.open("POST", url, json=payload, stream=stream, model=model) as response:
+        html_guard(response)
+        if not stream or "event-stream" not in response.headers.get("content-type", ""):
+            text, tail = tgi.decode_generation(await http.read_json(response))
+            if text:
+                yield text
+            for item in tail:
+                yield item
+            return
+        state = tgi.TextStream(do_continue)
+        parser = SSEParser()
+        take, decode, read = parser.take, state.feed_sse, response.content.readany
+        gap = http.settings.timeouts.stream_gap
+        while True:
+            try:
+                chunk = await read()
+            except Exception as exc:
+                raise stream_failure(exc, str(response.url), gap, state.tokens, state.text) from exc
+            if not chunk:
+                break
+            try:
+                complete = take(chunk)
+            except StreamError as exc:
+                raise _with_text(exc, state) from None
+            if complete:
+                text = decode(complete)
+                if text:
+                    yield text
+                if state.error is not None:
+                    raise state.error
+        try:
+            text = state.feed(parser.close())
+        except StreamError as exc:
+            raise _with_text(exc, state) from None
+        if text:
+            yield text
+        for item in state.finish():
+            yield item
+
+
+def _with_text(error: StreamError, state: tgi.TextStream) -> StreamError:
+    """The parser's error, with the text the caller already has."""
+    return StreamError(
+        f"{error} (after {state.tokens} tokens)",
+        partial_text=state.text,
+        tokens_received=state.tokens,
+    )
