@@ -126,15 +126,31 @@ class CallOptions:
         for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
             if value is not None and not isinstance(value, Mapping):
                 raise InvalidRequestError(f"{name} must be a dict, got {type(value).__name__}")
-        max_retries = kwargs.pop("max_retries", instance._max_retries if instance else None)
-        if instance is not None and instance._timeout is not None and timeout == DEFAULT_TIMEOUT:
-            timeout = instance._timeout
-        settings = ClientSettings.resolve(
-            api_key=api_key or (instance and instance._api_key) or None,
-            proxy=proxy or (instance and instance._proxy) or None,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        if (
+            instance is not None
+            and instance._http is not None
+            and api_key is None
+            and proxy is None
+            and "max_retries" not in kwargs
+            and timeout in (DEFAULT_TIMEOUT, instance._timeout)
+        ):
+            # Nothing of the call differs from the open instance: its settings, resolved
+            # once on `async with`, are this call's (no environment or disk read per call).
+            settings = instance._http.settings
+        else:
+            max_retries = kwargs.pop("max_retries", instance._max_retries if instance else None)
+            if (
+                instance is not None
+                and instance._timeout is not None
+                and timeout == DEFAULT_TIMEOUT
+            ):
+                timeout = instance._timeout
+            settings = ClientSettings.resolve(
+                api_key=api_key or (instance and instance._api_key) or None,
+                proxy=proxy or (instance and instance._proxy) or None,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
         extra = {**(extra_data or {}), **(extra_body or {})}
         return cls(settings, resolve_base(base or None), extra, retry)
 
