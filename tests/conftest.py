@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hfinfer import HuggingFaceInference
-from hfserver import FakeHF
+from hfserver import FakeHF, running_in_thread
 
 
 @pytest.fixture(autouse=True)
@@ -57,23 +57,10 @@ def hf_sync(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHF]:
 
     It serves a text model ``org/m`` and an image model ``org/img``.
     """
-    import asyncio
-    import threading
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     server = FakeHF()
     server.add_text_model("org/m")
     server.add_image_model("org/img")
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("HFINFER_API_BASE", server.url)
-    monkeypatch.setenv("HF_ROUTER_URL", server.url)
-    try:
+    with running_in_thread(server):
+        for name in ("HF_ENDPOINT", "HFINFER_API_BASE", "HF_ROUTER_URL"):
+            monkeypatch.setenv(name, server.url)
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()

@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -483,3 +484,20 @@ def load_cassette(name: str) -> list[Recorded]:
             )
         )
     return recorded
+
+
+@contextlib.contextmanager
+def running_in_thread(server: FakeHF) -> Iterator[FakeHF]:
+    """Run ``server`` on a loop in a thread, for tests of the blocking API and the CLI
+    (their own code runs an event loop of its own)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

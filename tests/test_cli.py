@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hfinfer.cli.main import cli
-from hfserver import FakeHF, Reply, json_reply, stream_reply, tgi_events
+from hfserver import FakeHF, Reply, json_reply, running_in_thread, stream_reply, tgi_events
 from routerserver import FakeRouter, chat_stream, chunk, clear_router_caches
 
 
@@ -20,24 +18,15 @@ from routerserver import FakeRouter, chat_stream, chunk, clear_router_caches
 def router_sync(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
     """The router's routes on a loop in a thread; no inference base is configured,
     so ``hfinfer chat`` takes the router, as on a fresh machine."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     server = FakeRouter()
     server.add_chat_model("org/chat", ["Bonjour", " !"])
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("HF_ROUTER_URL", server.url)
-    monkeypatch.delenv("HFINFER_API_BASE")
-    clear_router_caches()
-    try:
-        yield server
-    finally:
+    with running_in_thread(server):
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.setenv("HF_ROUTER_URL", server.url)
+        monkeypatch.delenv("HFINFER_API_BASE")
         clear_router_caches()
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        yield server
+        clear_router_caches()
 
 
 def run(*args: str) -> tuple[int, str, str]:

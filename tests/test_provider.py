@@ -700,9 +700,7 @@ async def test_a_body_that_is_not_sse_is_refused_with_the_text_kept(
     from hfinfer.providers import tgi_text
     from hfserver import sse_events, tgi_events
 
-    monkeypatch.setattr(
-        tgi_text, "SSEParser", functools.partial(SSEParser, max_event_bytes=4096)
-    )
+    monkeypatch.setattr(tgi_text, "SSEParser", functools.partial(SSEParser, max_event_bytes=4096))
     hf.add_text_model("org/m")
     body = b"".join(sse_events(tgi_events(["Kept"])[:1])) + b"data:" + b"z" * 10_000
     hf.script(

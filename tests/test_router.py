@@ -3,10 +3,8 @@ plus scripted provider mappings, reasoning, tool calls, errors and images."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -25,7 +23,7 @@ from hfinfer.errors import (
 from hfinfer.protocol.provider_images import split_model
 from hfinfer.providers.hf_router import HuggingFaceRouter
 from hfinfer.types import FinishReason, ImageResponse, Reasoning, ToolCalls, Usage
-from hfserver import PNG_1PX, Reply, json_reply, load_cassette
+from hfserver import PNG_1PX, Reply, json_reply, load_cassette, running_in_thread
 from routerserver import (
     FakeRouter,
     chat_stream,
@@ -504,23 +502,14 @@ async def test_token_never_in_errors(router: FakeRouter) -> None:
 
 @pytest.fixture
 def router_sync(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRouter]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     server = FakeRouter()
     server.add_chat_model("org/m")
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    for name in ("HF_ENDPOINT", "HF_ROUTER_URL"):
-        monkeypatch.setenv(name, server.url)
-    clear_router_caches()
-    try:
-        yield server
-    finally:
+    with running_in_thread(server):
+        for name in ("HF_ENDPOINT", "HF_ROUTER_URL"):
+            monkeypatch.setenv(name, server.url)
         clear_router_caches()
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        yield server
+        clear_router_caches()
 
 
 def test_create_completion_blocking(router_sync: FakeRouter) -> None:
