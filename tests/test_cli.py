@@ -219,3 +219,20 @@ def test_chat_router_json_and_no_stream(router_sync: FakeRouter) -> None:
 def test_chat_router_unserved_model_is_a_clear_error(router_sync: FakeRouter) -> None:
     code, out, err = run("chat", "Salut", "-m", "org/unknown")
     assert code == 1 and out == "" and "Traceback" not in err
+
+
+def test_image_through_the_router_by_default(router_sync: FakeRouter, tmp_path: Path) -> None:
+    from hfserver import PNG_1PX
+
+    router_sync.add_image_model("org/img")
+    router_sync.models["org/img"]["inferenceProviderMapping"] = {
+        "hf-inference": {"status": "live", "providerId": "org/img", "task": "text-to-image"}
+    }
+    code, out, err = run(
+        "image", "a red dot", "-m", "org/img", "-o", str(tmp_path / "dot"), "--seed", "4"
+    )
+    assert code == 0, err
+    assert out.strip() == str(tmp_path / "dot.png")
+    assert (tmp_path / "dot.png").read_bytes() == PNG_1PX
+    sent = router_sync.last("POST", "/hf-inference/models/org/img").json()
+    assert sent["inputs"] == "a red dot" and sent["parameters"]["seed"] == 4

@@ -35,6 +35,19 @@ api_key_option = click.option(
     help="Token; default HF_TOKEN or the saved login token.",
 )
 model_option = click.option("--model", "-m", default=None, help="Model id or alias.")
+route_option = click.option(
+    "--route",
+    type=click.Choice(["auto", "router", "tgi"]),
+    default="auto",
+    show_default=True,
+    help="router: Inference Providers; tgi: the text-generation protocol at --api-base; "
+    "auto: tgi when --api-base is given, else the router.",
+)
+
+
+def _route(route: str, api_base: str | None) -> str:
+    """The route ``auto`` stands for: the text-generation server named, else the router."""
+    return ("tgi" if api_base else "router") if route == "auto" else route
 
 
 def _err(message: str) -> None:
@@ -111,14 +124,7 @@ def cli(verbose: int) -> None:
     is_flag=True,
     help="Carry the last assistant message on (text-generation route).",
 )
-@click.option(
-    "--route",
-    type=click.Choice(["auto", "router", "tgi"]),
-    default="auto",
-    show_default=True,
-    help="router: Inference Providers chat; tgi: text-generation at --api-base; "
-    "auto: tgi when --api-base is given, else the router.",
-)
+@route_option
 @click.option("--provider", default=None, help="Router provider or policy (fastest, cheapest...).")
 @click.option(
     "--json",
@@ -156,7 +162,7 @@ def chat(
 
     async def go() -> None:
         answer = _Answer(as_json)
-        chosen = "tgi" if route == "auto" and api_base else route
+        chosen = _route(route, api_base)
         client = AsyncClient(api_base=api_base, api_key=api_key, route=chosen)  # type: ignore[arg-type]
         async with client:
             if no_stream:
@@ -252,6 +258,7 @@ class _Answer:
 @click.option("--height", type=int, default=None)
 @click.option("--aspect-ratio", default=None, help="e.g. 16:9")
 @click.option("--seed", type=int, default=None)
+@route_option
 @api_base_option
 @api_key_option
 def image(
@@ -262,17 +269,26 @@ def image(
     height: int | None,
     aspect_ratio: str | None,
     seed: int | None,
+    route: str,
     api_base: str | None,
     api_key: str | None,
 ) -> None:
-    """Generate an image from PROMPT and write it to --output."""
+    """Generate an image from PROMPT and write it to --output.
+
+    Through the router, the Hub's provider mapping picks who makes it; with
+    --api-base, the text-to-image task route there (hf-inference's protocol).
+    """
+    from ..providers.hf_router import HuggingFaceRouter
+
+    chosen = _route(route, api_base)
+    provider: Any = HuggingFaceRouter if chosen == "router" else HuggingFaceInference
 
     async def go() -> ImageResponse:
-        async for chunk in HuggingFaceInference.create_async_generator(
-            model or HuggingFaceInference.default_image_model,
+        async for chunk in provider.create_async_generator(
+            model or provider.default_image_model,
             [{"role": "user", "content": prompt}],
             prompt=prompt,
-            api_base=api_base,
+            api_base=api_base if chosen == "tgi" else None,
             api_key=api_key,
             seed=seed,
             width=width,
