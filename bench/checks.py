@@ -4,8 +4,10 @@
   for each bench model, and during the repeats after it (classmethod calls and
   calls on one ``async with`` instance). Run twice with the same ``HF_HOME``,
   the second process shows what the disk cache saves.
-- ``template``: the time ``hfinfer.prompts.select.build_prompt`` takes to render
-  a chat template it has seen before (Llama 3's, from ``shared/data``).
+- ``template``: the time ``hfinfer.prompts.select.build_prompt`` and
+  ``hfinfer.render_chat_template`` take to render a real chat template from
+  ``shared/data/templates`` (Llama 3's and Llama 3.1's) with the compile cache
+  warm (median µs per render), and the first render (the compile).
 
 Each prints one JSON object. Run from the repository root:
 ``python -m bench.checks metadata --url http://127.0.0.1:PORT``.
@@ -17,23 +19,25 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from bench import workload
 from bench.clients.harness import MESSAGES, server_stats
 
-TEMPLATE_FILE = (
-    Path(__file__).resolve().parents[2]
-    / "shared/data/templates/hubapi.meta-llama-Meta-Llama-3-8B-Instruct.jinja"
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "shared/data/templates"
+#: Real chat templates from ``shared/data``: Llama 3's short one (as the Hub's model
+#: info serves it) and Llama 3.1's long one (tools, date, system-message handling).
+TEMPLATES = (
+    "hubapi.meta-llama-Meta-Llama-3-8B-Instruct.jinja",
+    "llamacpp.meta-llama-Llama-3.1-8B-Instruct.jinja",
 )
-FALLBACK_TEMPLATE = (
-    "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
-    "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
-    "{% endif %}"
-)
+SPECIAL_TOKENS = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}
 
 
 async def _generate(provider: Any, url: str, model: str) -> None:
@@ -62,42 +66,81 @@ async def metadata(url: str, repeats: int) -> dict[str, Any]:
     return result
 
 
-def template(iterations: int) -> dict[str, Any]:
+def _median_us(call: Any, iterations: int, batches: int = 7) -> float:
+    """Median over ``batches`` of the mean µs per call of ``iterations`` calls."""
+    times = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        for _ in range(iterations):
+            call()
+        times.append((time.perf_counter() - start) / iterations * 1e6)
+    return statistics.median(times)
+
+
+def _template_row(name: str, iterations: int) -> dict[str, Any]:
+    import hfinfer
     from hfinfer.prompts.select import build_prompt, template_from_model_data
 
-    source = TEMPLATE_FILE.read_text() if TEMPLATE_FILE.exists() else FALLBACK_TEMPLATE
+    path = TEMPLATE_DIR / name
+    if not path.exists():  # a real template or nothing: no inline stand-in
+        raise SystemExit(f"template not found: {path}")
+    source = path.read_text()
     model_data = {
         "config": {
             "model_type": "llama",
-            "tokenizer_config": {
-                "chat_template": source,
-                "bos_token": "<|begin_of_text|>",
-                "eos_token": "<|eot_id|>",
-            },
+            "tokenizer_config": {"chat_template": source, **SPECIAL_TOKENS},
         }
     }
     info = template_from_model_data(model_data)
     start = time.perf_counter()
-    first = build_prompt(MESSAGES, model_data, "llama")
+    prompt = build_prompt(MESSAGES, model_data, "llama")
     first_ms = (time.perf_counter() - start) * 1000
 
-    def per_call_us(**kwargs: Any) -> float:
-        batches = []
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(iterations):
-                build_prompt(MESSAGES, model_data, "llama", **kwargs)
-            batches.append((time.perf_counter() - start) / iterations * 1e6)
-        return statistics.median(batches)
+    def direct() -> str:
+        return hfinfer.render_chat_template(
+            source, MESSAGES, add_generation_prompt=True, special_tokens=SPECIAL_TOKENS
+        )
 
+    text = direct()
+    if not prompt.source.startswith("chat_template") or prompt.text != text:
+        raise SystemExit(f"{name}: build_prompt did not render the template ({prompt.source})")
+    if MESSAGES[-1]["content"] not in text or not text.startswith("<|begin_of_text|>"):
+        raise SystemExit(f"{name}: unexpected render {text[:200]!r}")
     return {
-        "available": True,
-        "template": TEMPLATE_FILE.name if TEMPLATE_FILE.exists() else "inline Llama-3 template",
-        "source": first.source,
+        "template_chars": len(source),
+        "prompt_chars": len(text),
+        "source": prompt.source,
         "first_render_ms": first_ms,
-        "cached_render_us": per_call_us(),
-        "cached_render_with_template_info_us": per_call_us(template=info),
+        "build_prompt_us": _median_us(
+            lambda: build_prompt(MESSAGES, model_data, "llama"), iterations
+        ),
+        "build_prompt_with_template_info_us": _median_us(
+            lambda: build_prompt(MESSAGES, model_data, "llama", template=info), iterations
+        ),
+        "render_chat_template_us": _median_us(direct, iterations),
     }
+
+
+def template(iterations: int) -> dict[str, Any]:
+    """First (compile) and cached render cost of real templates, both entry points."""
+    start = time.perf_counter()
+    import hfinfer
+
+    import_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()  # the sandbox environment, built once per process
+    hfinfer.render_chat_template("{{ messages[0].content }}", MESSAGES)
+    environment_ms = (time.perf_counter() - start) * 1000
+    result: dict[str, Any] = {
+        "available": True,
+        "messages": len(MESSAGES),
+        "iterations": iterations,
+        "import_ms": import_ms,
+        "environment_ms": environment_ms,
+        "templates": {},
+    }
+    for name in TEMPLATES:
+        result["templates"][name] = _template_row(name, iterations)
+    return result
 
 
 def main() -> None:
