@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from ..errors import (
     HtmlResponseError,
     InvalidRequestError,
     ModelLoadingError,
+    NameResolutionError,
     ResponseError,
     StreamError,
     TimeoutError,
@@ -251,6 +253,8 @@ class HttpClient:
                 "SSL_CERT_FILE)."
             ) from exc
         except aiohttp.ClientConnectorError as exc:
+            if _is_name_resolution_failure(exc):
+                raise self._name_resolution_error(url, exc) from exc
             raise ConnectionError(f"Could not connect to {url}: {exc.os_error or exc}") from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             raise ConnectionError(f"The connection to {url} broke before an answer: {exc}") from exc
@@ -275,6 +279,19 @@ class HttpClient:
             headers=response.headers,
             url=str(response.url),
             model=model,
+        )
+
+    def _name_resolution_error(
+        self, url: str, exc: aiohttp.ClientConnectorError
+    ) -> NameResolutionError:
+        # Behind a proxy, the name aiohttp failed to resolve is the proxy's.
+        proxy = self._http_proxy(url)
+        host = urlsplit(proxy or url).hostname or exc.host
+        what = "the proxy's host" if proxy else "the host"
+        reason = getattr(exc.os_error, "strerror", None) or "name not resolved"
+        return NameResolutionError(
+            f"Could not find {what} {host} ({reason}): check the network, or the URL.",
+            host=host,
         )
 
     @staticmethod
@@ -345,6 +362,16 @@ class HttpClient:
     ) -> Any:
         async with self.open("GET", url, params=params, model=model, retry=retry) as response:
             return await self.read_json(response)
+
+
+#: aiohttp >= 3.11 raises this on a failed lookup; older versions wrap socket.gaierror.
+_DNS_ERRORS: tuple[type[BaseException], ...] = tuple(
+    getattr(aiohttp, name) for name in ("ClientConnectorDNSError",) if hasattr(aiohttp, name)
+)
+
+
+def _is_name_resolution_failure(exc: aiohttp.ClientConnectorError) -> bool:
+    return isinstance(exc, _DNS_ERRORS) or isinstance(exc.os_error, socket.gaierror)
 
 
 def _response_failure(exc: aiohttp.ClientResponseError, url: str) -> HFInferenceError:
