@@ -39,7 +39,7 @@ from ..errors import (
 )
 from .retry import RetryPolicy
 
-__all__ = ["HttpClient", "redact_headers"]
+__all__ = ["Exchange", "HttpClient", "redact_headers"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,26 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy safe to log: credentials replaced by ``***``."""
     secret = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
     return {k: ("***" if k.lower() in secret else v) for k, v in headers.items()}
+
+
+class Exchange:
+    """What one call learned from the answer's headers, for its response's log:
+    the request id, the provider that answered (router) and the status."""
+
+    __slots__ = ("provider", "request_id", "status", "url")
+
+    def __init__(self) -> None:
+        self.request_id: str | None = None
+        self.provider: str | None = None
+        self.status: int | None = None
+        self.url: str | None = None
+
+    def record(self, response: aiohttp.ClientResponse) -> None:
+        headers = response.headers
+        self.request_id = headers.get("x-request-id") or self.request_id
+        self.provider = headers.get("x-inference-provider") or self.provider
+        self.status = response.status
+        self.url = str(response.url)
 
 
 class HttpClient:
@@ -170,6 +190,7 @@ class HttpClient:
         stream: bool = False,
         model: str | None = None,
         retry: RetryPolicy | None = None,
+        exchange: Exchange | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request and yield its successful response (status < 400).
 
@@ -177,6 +198,7 @@ class HttpClient:
         error. With ``stream=True`` the read limit switches from the first-byte
         timeout to the stream-gap timeout once headers arrive. The response is
         closed on exit, freeing its connection even when abandoned mid-body.
+        ``exchange``, when given, records the answer's request id and provider.
         """
         policy = retry or self.retry
         body = orjson.dumps(json) if json is not None else None
@@ -203,6 +225,8 @@ class HttpClient:
                 logger.info("retrying %s %s in %.2fs after: %s", method, url, delay, error)
                 await asyncio.sleep(delay)
                 attempt += 1
+        if exchange is not None:
+            exchange.record(response)
         try:
             if stream:
                 self._switch_to_stream_gap(response)
