@@ -26,14 +26,21 @@ from starlette.routing import BaseRoute
 from .config import ServerConfig, load_config
 from .edge import json_response
 from .gateway import Gateway
-from .routes import chat, health, metrics
+from .routes import chat, health, images, metrics, models, render
 
 __all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
 
 RouteGroup = Callable[[], list[BaseRoute]]
 
 #: The route groups of every gateway, in order.
-ROUTE_GROUPS: list[RouteGroup] = [chat.routes, health.routes, metrics.routes]
+ROUTE_GROUPS: list[RouteGroup] = [
+    chat.routes,
+    render.routes,
+    images.routes,
+    models.routes,
+    health.routes,
+    metrics.routes,
+]
 
 #: How ``hfinfer serve`` hands its options to uvicorn's worker processes.
 OPTIONS_ENV = "HFINFER_SERVE_OPTIONS"
