@@ -345,3 +345,35 @@ def test_error_request_id_is_the_upstreams(gateway: Gateway, router: FakeRouter)
     assert status == 402
     log = [json.loads(x) for x in gateway.output().splitlines() if x.startswith("{")]
     assert log[-1]["request_id"] == "up-402"
+
+
+# -- completions --------------------------------------------------------------------
+
+
+def test_completion_sends_the_raw_prompt(gateway: Gateway, router: FakeRouter) -> None:
+    reply = client_for(gateway).completions.create(
+        model="org/tgi-m", prompt="<s>def fib(n):", max_tokens=5, stop=["\n\n"]
+    )
+    assert reply.choices[0].text == "Raw words" and reply.object == "text_completion"
+    sent = router.last("POST", "/models/org/tgi-m").json()
+    assert sent["inputs"] == "<s>def fib(n):"  # no chat template around it
+    assert sent["parameters"]["max_new_tokens"] == 5
+    assert sent["parameters"]["stop"] == ["\n\n"]
+
+
+async def test_completion_stream_async(gateway: Gateway) -> None:
+    client = openai.AsyncOpenAI(base_url=gateway.v1, api_key="x", max_retries=0, timeout=60)
+    async with client:
+        stream = await client.completions.create(
+            model="org/tgi-m", prompt="Once", stream=True, stream_options={"include_usage": True}
+        )
+        events = [event async for event in stream]
+    assert "".join(e.choices[0].text for e in events if e.choices) == "Raw words"
+    assert [e.choices[0].finish_reason for e in events if e.choices][-1] in ("stop", "length")
+    assert events[-1].usage is not None and events[-1].choices == []
+
+
+def test_completion_refuses_what_it_cannot_do(gateway: Gateway) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_for(gateway).completions.create(model="org/tgi-m", prompt=["a", "b"])
+    assert caught.value.body["param"] == "prompt"

@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute
 from .config import ServerConfig, load_config
 from .edge import json_response
 from .gateway import Gateway
-from .routes import chat, health, images, metrics, models, render
+from .routes import chat, completions, health, images, metrics, models, render
 
 __all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
 
@@ -35,6 +35,7 @@ RouteGroup = Callable[[], list[BaseRoute]]
 #: The route groups of every gateway, in order.
 ROUTE_GROUPS: list[RouteGroup] = [
     chat.routes,
+    completions.routes,
     render.routes,
     images.routes,
     models.routes,
