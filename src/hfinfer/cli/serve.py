@@ -90,7 +90,7 @@ def serve(config_file: Path | None, models: tuple[str, ...], no_bill_to: bool, l
           **options: Any) -> None:  # fmt: skip
     """Serve Hugging Face models behind OpenAI's API (/v1/chat/completions, ...)."""
     try:
-        from ..server.app import OPTIONS_ENV
+        from ..server.app import OPTIONS_ENV, run
         from ..server.config import load_config
         from ..server.gateway import check_upstreams
     except ImportError as exc:  # the server extra is not installed
@@ -116,19 +116,4 @@ def serve(config_file: Path | None, models: tuple[str, ...], no_bill_to: bool, l
         f"({config.workers} worker{'s' if config.workers > 1 else ''})",
         err=True,
     )
-    _run_uvicorn(config.host, config.port, config.workers, log_level)
-
-
-def _run_uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        "hfinfer.server.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,  # the gateway writes its own, one structured line per request
-        timeout_graceful_shutdown=10,
-    )
+    run(config.host, config.port, config.workers, log_level)

@@ -29,7 +29,14 @@ from .edge import json_response
 from .gateway import Gateway
 from .routes import chat, completions, health, images, metrics, models, render
 
-__all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
+__all__ = [
+    "OPTIONS_ENV",
+    "ROUTE_GROUPS",
+    "RouteGroup",
+    "app_from_environment",
+    "create_app",
+    "run",
+]
 
 RouteGroup = Callable[[], list[BaseRoute]]
 
@@ -160,3 +167,20 @@ def _log_access_to_stderr() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+
+
+def run(host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve :func:`app_from_environment` on uvicorn until interrupted (the options
+    are in :data:`OPTIONS_ENV`, so that every worker process reads the same)."""
+    import uvicorn
+
+    uvicorn.run(
+        "hfinfer.server.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,  # the gateway writes its own, one structured line per request
+        timeout_graceful_shutdown=10,
+    )
