@@ -18,7 +18,14 @@ from ...protocol.openai_wire import (
     parse_chat_request,
 )
 from ...types import FinishReason, Reasoning, ToolCalls, Usage
-from ..edge import EventStream, endpoint, json_response, read_json, stream_error
+from ..edge import (
+    EventStream,
+    endpoint,
+    json_response,
+    read_json,
+    stream_error,
+    unless_caller_leaves,
+)
 from ..exchange import Exchange
 from ..gateway import Gateway
 from ..resolve import start_chat
@@ -37,8 +44,8 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
         exchange.messages = chat.messages
     options = chat.client_options(drop_params=config.drop_params)
     options.update(call_options(request, gateway))
-    answer, target = await start_chat(
-        gateway, chat.model, chat.messages, stream=chat.stream, **options
+    answer, target = await unless_caller_leaves(
+        request, start_chat(gateway, chat.model, chat.messages, stream=chat.stream, **options)
     )
     exchange.upstream = target.upstream
     completion_id = "chatcmpl-" + exchange.request_id.removeprefix("req_")
