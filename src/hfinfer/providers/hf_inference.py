@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any, ClassVar
-
-import aiohttp
 
 from ..config import ClientSettings, Timeouts, inference_base
 from ..errors import (
     HFInferenceError,
     ModelNotSupportedError,
-    ResponseError,
 )
-from ..http.session import HttpClient, html_guard
+from ..http.session import HttpClient, borrow_client
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
 from ..prompts.select import Prompt, TemplateInfo, build_prompt
@@ -140,16 +137,14 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         return list(cls.models)
 
     @classmethod
-    async def get_model_data(
-        cls, session: HttpClient | aiohttp.ClientSession | None, model: str
-    ) -> dict[str, Any]:
+    async def get_model_data(cls, session: Any, model: str) -> dict[str, Any]:
         """The Hub's info about ``model`` (``GET /api/models/{model}``), cached in
         :attr:`model_data` and on disk. ``session`` may be hfinfer's
         :class:`HttpClient`, an ``aiohttp.ClientSession``, or ``None``."""
         cached = cls.model_data.get(model)
         if cached is not None:
             return cached
-        async with _borrow_client(session) as http:
+        async with borrow_client(session) as http:
             info = await Hub(http).model_info(model)
         cls.model_data[model] = info
         return info
@@ -337,20 +332,6 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         return built
 
 
-@asynccontextmanager
-async def _borrow_client(
-    session: HttpClient | aiohttp.ClientSession | None,
-) -> AsyncIterator[HttpClient]:
-    """hfinfer's client for ``get_model_data``'s ``session`` argument, whichever it is."""
-    if isinstance(session, HttpClient):
-        yield session
-    elif isinstance(session, aiohttp.ClientSession):
-        yield HttpClient(ClientSettings.resolve(), session=session)
-    else:
-        async with HttpClient(ClientSettings.resolve()) as http:
-            yield http
-
-
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -384,19 +365,15 @@ async def _generate_image(
     url = f"{call.api_base}/models/{model}"
     headers = {"accept": "image/png"}
     async with http.open(
-        "POST", url, json=payload, model=model, headers=headers, exchange=call.exchange
+        "POST",
+        url,
+        json=payload,
+        model=model,
+        headers=headers,
+        exchange=call.exchange,
+        expect="image",
     ) as response:
-        html_guard(response)
         content_type = response.headers.get("content-type", "")
-        if not content_type.startswith("image/"):
-            body = await http.read_body(response)
-            raise ResponseError(
-                f"{url} answered {content_type or 'without a content type'} instead of an "
-                f"image: {body[:200]!r}",
-                status=response.status,
-                body=body.decode("utf-8", errors="replace"),
-                url=url,
-            )
         body = await http.read_body(response)
     options = {"seed": payload["parameters"]["seed"], "model": model}
     return images.image_response(body, content_type, text, options)

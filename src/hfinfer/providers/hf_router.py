@@ -19,19 +19,16 @@ from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ..config import ClientSettings, Timeouts, cache_dir, check_api_base, is_offline, router_url
 from ..errors import (
     AuthenticationError,
     HFInferenceError,
     ModelNotFoundError,
     ModelNotSupportedError,
-    ResponseError,
     StreamError,
     ValidationError,
 )
-from ..http.session import Exchange, HttpClient, html_guard
+from ..http.session import Exchange, HttpClient, Response
 from ..hub.cache import DiskCache, single_flight
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_images
@@ -48,7 +45,7 @@ from .hf_models import (
     FALLBACK_TEXT_MODELS,
     MODEL_ALIASES,
 )
-from .pooled import CallOptions, PooledProvider, call_client, last_user_text, stream_failure
+from .pooled import CallOptions, PooledProvider, call_client, last_user_text
 
 __all__ = ["HuggingFaceRouter", "RouterModels"]
 
@@ -327,6 +324,9 @@ def _not_served(exc: ValidationError, model: str) -> HFInferenceError:
         "https://huggingface.co/settings/inference-providers, name one with provider=..., or "
         "choose a model from HuggingFaceRouter.get_models().",
         model=model,
+        status=exc.status,
+        url=exc.url,
+        request_id=exc.request_id,
     )
 
 
@@ -340,9 +340,14 @@ async def _chat(
     stream = bool(body.get("stream"))
     try:
         async with http.open(
-            "POST", url, json=body, stream=stream, model=body["model"], exchange=exchange
+            "POST",
+            url,
+            json=body,
+            stream=stream,
+            model=body["model"],
+            exchange=exchange,
+            expect="event-stream",
         ) as response:
-            html_guard(response)
             if not stream or "event-stream" not in response.headers.get("content-type", ""):
                 pieces, tail = openai_chat.decode_completion(await http.read_json(response))
                 for whole in [*splitter.split(pieces), *splitter.flush(), *tail]:
@@ -356,26 +361,24 @@ async def _chat(
 
 
 async def _read_stream(
-    http: HttpClient, response: aiohttp.ClientResponse, splitter: ThinkSplitter
+    http: HttpClient, response: Response, splitter: ThinkSplitter
 ) -> AsyncGenerator[Chunk, None]:
-    state = openai_chat.ChatStream()
+    state = openai_chat.ChatChunkDecoder()
     parser = SSEParser()
-    read, gap, url = response.content.readany, http.settings.timeouts.stream_gap, str(response.url)
-    while True:
-        try:
+    read = response.content.readany
+    with http.reading(response, lambda: (state.events, splitter.answer), "events"):
+        while True:
             data = await read()
-        except Exception as exc:
-            raise stream_failure(exc, url, gap, state.events, splitter.answer, "events") from exc
-        try:
-            payloads = parser.feed(data) if data else parser.close()
-        except StreamError as exc:
-            raise _with_answer(exc, splitter) from None
-        for chunk in splitter.split(state.feed(payloads)) if payloads else ():
-            yield chunk
-        if state.error is not None:
-            raise _with_answer(state.error, splitter)
-        if not data:
-            break
+            try:
+                payloads = parser.feed(data) if data else parser.close()
+            except StreamError as exc:
+                raise _with_answer(exc, splitter) from None
+            for chunk in splitter.split(state.feed(payloads)) if payloads else ():
+                yield chunk
+            if state.error is not None:
+                raise _with_answer(state.error, splitter)
+            if not data:
+                break
     for piece in splitter.flush():
         yield piece
     try:
@@ -418,8 +421,8 @@ async def _generate_image(
         model=plan.router_model,
         headers=headers,
         exchange=call.exchange,
+        expect="image" if request.raw_image else "json",
     ) as response:
-        html_guard(response)
         if request.raw_image:
             found.append(await _image_body(http, response))
         else:
@@ -431,17 +434,10 @@ async def _generate_image(
     return ImageResponse(urls, prompt, options)
 
 
-async def _image_body(http: HttpClient, response: aiohttp.ClientResponse) -> tuple[bytes, str]:
+async def _image_body(http: HttpClient, response: Response) -> tuple[bytes, str]:
+    """The bytes of an answer opened with ``expect="image"``, and their media type."""
     content_type = response.headers.get("content-type", "")
     body = await http.read_body(response)
-    if not content_type.startswith("image/"):
-        raise ResponseError(
-            f"{response.url} answered {content_type or 'without a content type'} instead of "
-            f"an image: {body[:200]!r}",
-            status=response.status,
-            body=body.decode("utf-8", errors="replace"),
-            url=str(response.url),
-        )
     return body, provider_images.sniff_media_type(body, content_type)
 
 
@@ -457,6 +453,5 @@ async def _fetch_source(
     same_host = urlsplit(source.value)[:2] == urlsplit(router)[:2]
     settings = http.settings if same_host else replace(http.settings, token=None, bill_to=None)
     downloader = http if same_host else HttpClient(settings, session=http.session())
-    async with downloader.open("GET", source.value) as response:
-        html_guard(response)
+    async with downloader.open("GET", source.value, expect="image") as response:
         return await _image_body(downloader, response)

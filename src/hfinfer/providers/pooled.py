@@ -1,30 +1,20 @@
 """What every HTTP provider shares: per-call options resolved from arguments,
-the instance and the environment; an instance's reusable connection pool;
-and transport failures mid-stream mapped onto hfinfer's errors."""
+the instance and the environment; an instance's reusable connection pool."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
-import aiohttp
-
 from ..config import ClientSettings, Timeouts
-from ..errors import (
-    ConnectionError,
-    HFInferenceError,
-    InvalidRequestError,
-    StreamError,
-    TimeoutError,
-)
+from ..errors import InvalidRequestError
 from ..http.retry import RetryPolicy
 from ..http.session import Exchange, HttpClient
 from ..types import Messages, content_text
 
-__all__ = ["CallOptions", "PooledProvider", "call_client", "last_user_text", "stream_failure"]
+__all__ = ["CallOptions", "PooledProvider", "call_client", "last_user_text"]
 
 P = TypeVar("P", bound="PooledProvider")
 
@@ -179,34 +169,6 @@ async def call_client(
         return
     async with HttpClient(call.settings, retry=call.retry) as http:
         yield http
-
-
-def stream_failure(
-    exc: Exception,
-    url: str,
-    gap: float | None,
-    received: int,
-    partial_text: str,
-    unit: str = "tokens",
-) -> HFInferenceError:
-    """A transport failure mid-stream, as our error carrying the text so far."""
-    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
-        return TimeoutError(
-            f"The stream from {url} stalled after {received} {unit}: nothing arrived for "
-            f"{gap} s (stream-gap timeout). The text so far is in .partial_text.",
-            phase="stream_gap",
-            seconds=gap,
-            partial_text=partial_text,
-        )
-    if isinstance(exc, aiohttp.ClientError):
-        return StreamError(
-            f"The connection to {url} broke after {received} {unit} ({exc}). "
-            "The text so far is in .partial_text.",
-            url=url,
-            partial_text=partial_text,
-            tokens_received=received,
-        )
-    return ConnectionError(f"Reading the stream from {url} failed: {exc!r}")
 
 
 def last_user_text(messages: Messages) -> str:
