@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from .config import router_url as resolve_router_url
 from .errors import InvalidRequestError, ModelNotSupportedError
 from .http.session import Exchange
-from .protocol.provider_images import POLICIES, split_model
+from .protocol.routing import POLICIES, split_model
 from .providers.hf_router import HuggingFaceRouter
 from .types import (
     Chunk,

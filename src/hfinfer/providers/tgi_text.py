@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import StreamError, ValidationError
 from ..http.session import Exchange, HttpClient
 from ..protocol import tgi
+from ..protocol.parameters import apply_aliases
 from ..protocol.sse import SSEParser
 from ..types import Chunk
 
@@ -33,9 +34,7 @@ def text_parameters(
 ) -> dict[str, Any]:
     """The request's ``parameters`` from the call's arguments; TGI knobs are taken
     out of ``kwargs`` under their protocol names, unknown keywords are logged."""
-    for alias, name in tgi.PARAMETER_ALIASES.items():
-        if alias in kwargs and name not in kwargs:
-            kwargs[name] = kwargs.pop(alias)
+    apply_aliases(kwargs)
     if "max_tokens" in kwargs:  # from the max_new_tokens alias
         max_tokens = kwargs.pop("max_tokens")
     knobs = {k: kwargs[k] for k in tgi.GENERATION_PARAMETERS if k in kwargs}
