@@ -25,7 +25,7 @@ from ..hub.templates import load_chat_template
 from ..model_info import model_type as model_type_of
 from ..prompts.select import Prompt, TemplateInfo, build_prompt
 from ..protocol import images
-from ..types import Chunk, ImageResponse, Messages
+from ..types import Chunk, ImageResponse, Messages, RenderedPrompt
 from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .base import run_in_thread as _run_in_thread
 from .hf_models import (
@@ -225,7 +225,9 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             call.exchange,
         )  # fmt: skip
 
-    async def render_prompt(self, model: str | None, messages: Messages, **kwargs: Any) -> Prompt:
+    async def render_prompt(
+        self, model: str | None, messages: Messages, **kwargs: Any
+    ) -> RenderedPrompt:
         """The prompt :meth:`create_async_generator` would send for ``messages``
         (``action="continue"`` and ``tools`` as there), on this instance's pool."""
         cls = type(self)
@@ -243,10 +245,11 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 model_data = await cls._endpoint_model_data(http, endpoint)
             else:
                 model_data = await cls.get_model_data(http, name)
-            return await cls._build_text_prompt(
+            built = await cls._build_text_prompt(
                 http, _template_model(cls, name, model_data, endpoint), model_data,
                 request.messages, request.do_continue, kwargs,
             )  # fmt: skip
+        return RenderedPrompt(built.text, built.source, name)
 
     @classmethod
     async def _endpoint_model_data(cls, http: HttpClient, endpoint: str) -> dict[str, Any]:
