@@ -19,6 +19,7 @@ from .common import (
     messages_from,
     messages_options,
     model_option,
+    require_token,
     route_option,
     run,
 )
@@ -67,6 +68,7 @@ def chat(
     api_key: str | None,
 ) -> None:
     """Stream the model's answer to PROMPT (reasoning, if any, goes to stderr)."""
+    require_token(api_key, route, api_base, model or "")
     messages = messages_from(prompt, system, messages_file)
     options: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
     if do_continue:
