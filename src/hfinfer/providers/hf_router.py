@@ -227,9 +227,9 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
             messages = [{"role": "user", "content": request.prompt}]
         if request.do_continue:
             logger.warning("action='continue' is not part of the router's protocol; ignored")
-        return replace(
-            request, model=self.get_model(name), messages=check_messages(messages), provider=choice
-        )
+        request.model, request.provider = self.get_model(name), choice
+        request.messages = check_messages(messages)
+        return request
 
     async def _generate(
         self, http: HttpClient, call: CallOptions, request: GenerationRequest
