@@ -3,9 +3,125 @@ test each, doing exactly the bad thing, bounded in time so a hang fails."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
+import pytest
+
+from hfinfer import HuggingFaceInference, TemplateError, render_chat_template
+from hfinfer.prompts.chat_template import compile_template
+from hfinfer.prompts.render_limits import RenderLimits
 from hfinfer.protocol.sse import SSEParser
+from hfserver import FakeHF, stream_reply, tgi_events
+
+USER = [{"role": "user", "content": "Hi"}]
+
+
+async def generate(model: str, **kwargs: Any) -> str:
+    chunks = [
+        c async for c in HuggingFaceInference.create_async_generator(model, USER, **kwargs)
+    ]
+    return "".join(c for c in chunks if isinstance(c, str))
+
+# -- 2: hostile chat templates -----------------------------------------------------
+
+HOSTILE_TEMPLATES = {
+    "nested-range-loops": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    ),
+    "exponential-macro": (
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        "{{ f(60) }}"
+    ),
+    "recursive-macro": "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+    "str-times-n": "{% set n = 1000000000 %}{{ 'ab' * n }}",
+    "constant-a-times-10-pow-9": "{{ 'a' * 10**9 }}",
+    "list-times-n": "{{ ([1] * 1000000000)|length }}",
+    "huge-power": "{{ 7 ** 10000000 }}",
+    "doubling-with-tilde": (
+        "{% set ns = namespace(s='a') %}{% for i in range(64) %}"
+        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}"
+    ),
+    "doubling-with-plus": (
+        "{% set ns = namespace(s=['a']) %}{% for i in range(64) %}"
+        "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}"
+    ),
+    "doubling-a-captured-block": (
+        "{% set ns = namespace(s='a') %}{% for i in range(64) %}"
+        "{% set ns.s %}{{ ns.s }}{{ ns.s }}{% endset %}{% endfor %}"
+    ),
+    "output-in-a-long-loop": "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
+    "printf-width": "{{ '%0999999999d' % 1 }}",
+    "format-filter-width": "{{ '%0999999999d'|format(1) }}",
+    "str-format-width": "{{ '{:>999999999}'.format(1) }}",
+    "center-filter": "{{ 'a'|center(1000000000) }}",
+    "center-method": "{{ 'a'.center(1000000000) }}",
+    "replace-twice": "{{ ('a' * 1000)|replace('a', 'a' * 1000)|replace('a', 'a' * 1000) }}",
+    "join": "{{ (['a' * 1000000] * 1000)|join }}",
+    "lipsum": "{{ lipsum(100000000) }}",
+    "slice-count": "{{ [1]|slice(1000000000)|list|length }}",
+    "indent-width": "{{ 'a\nb'|indent(1000000000) }}",
+    "tojson-indent": "{{ messages|tojson(indent=100000000) }}",
+    "squaring-an-int": (
+        "{% set ns = namespace(x=3) %}{% for i in range(100) %}"
+        "{% set ns.x = ns.x * ns.x %}{% endfor %}"
+    ),
+}
+
+
+@pytest.mark.parametrize("template", HOSTILE_TEMPLATES.values(), ids=HOSTILE_TEMPLATES.keys())
+def test_a_hostile_template_is_stopped_within_its_bound(template: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match="chat template"):
+        render_chat_template(template, USER, render_limits=RenderLimits(seconds=1.0))
+    assert time.monotonic() - started < 10.0  # 1 s limit; loose for a loaded machine
+
+
+def test_huge_constants_are_not_folded_at_compile_time() -> None:
+    # Jinja used to compute 'a' * 10**9 while compiling (a gigabyte, or MemoryError).
+    started = time.monotonic()
+    compile_template("{{ 'a' * 10**9 }}{{ 'b'|center(1000000000) }}")
+    assert time.monotonic() - started < 5.0
+
+
+def test_the_size_limit_is_configurable() -> None:
+    template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+    long = [{"role": "user", "content": "x" * 200_000}]
+    assert render_chat_template(template, long) == "x" * 200_000
+    with pytest.raises(TemplateError, match="over the limit of 100,000"):
+        render_chat_template(template, long, render_limits=RenderLimits(max_chars=100_000))
+
+
+def test_a_template_text_too_long_to_be_one_is_refused() -> None:
+    with pytest.raises(TemplateError, match="over the limit"):
+        render_chat_template("x" * (300 * 1024), USER)
+
+
+async def test_a_hostile_template_does_not_stop_other_streams(
+    hf: FakeHF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HFINFER_TEMPLATE_TIMEOUT", "4")
+    hf.add_text_model("org/hostile", template=HOSTILE_TEMPLATES["nested-range-loops"])
+    hf.add_text_model("org/fine")
+    words = ["w0", *(f" w{i}" for i in range(1, 10))]
+    hf.generations["org/fine"] = lambda req: stream_reply(tgi_events(words), delay=0.05)
+    finished: list[str] = []
+
+    async def hostile() -> None:
+        with pytest.raises(TemplateError, match="render time limit"):
+            await generate("org/hostile")
+        finished.append("hostile")
+
+    async def fine() -> None:
+        assert await generate("org/fine") == "".join(words)
+        finished.append("fine")
+
+    await asyncio.wait_for(asyncio.gather(hostile(), fine()), 60)
+    # Rendered on the event loop, the hostile template would hold the other stream
+    # for its whole 4 s; off the loop, the other stream ends first.
+    assert finished == ["fine", "hostile"]
+
 
 # -- 8: one long SSE event, many reads -------------------------------------------
 

@@ -27,6 +27,7 @@ __all__ = [
     "require_token",
     "resolve_token",
     "router_url",
+    "template_render_limits",
 ]
 
 DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
@@ -130,6 +131,15 @@ def check_api_base(base: str) -> None:
             status=410,
             url=base,
         )
+
+
+def template_render_limits() -> tuple[float, int]:
+    """Seconds and characters one chat-template render may take:
+    ``HFINFER_TEMPLATE_TIMEOUT`` (default 2) and ``HFINFER_TEMPLATE_MAX_CHARS``
+    (default 8 Mi); see :class:`hfinfer.prompts.render_limits.RenderLimits`."""
+    seconds = _env_float("HFINFER_TEMPLATE_TIMEOUT", 2.0) or 2.0
+    chars = _env("HFINFER_TEMPLATE_MAX_CHARS")
+    return seconds, int(chars) if chars and chars.isdigit() else 8 * 1024 * 1024
 
 
 def is_offline() -> bool:

@@ -8,6 +8,8 @@ the stream vocabulary of :mod:`hfinfer.types`.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -16,7 +18,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from ..config import ClientSettings, Timeouts, inference_base
+from ..config import ClientSettings, Timeouts, inference_base, template_render_limits
 from ..errors import (
     HFInferenceError,
     ModelNotSupportedError,
@@ -25,7 +27,8 @@ from ..errors import (
 from ..http.session import HttpClient, html_guard
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
-from ..prompts.select import Prompt, TemplateInfo, build_prompt
+from ..prompts.render_limits import RenderLimits
+from ..prompts.select import Prompt, TemplateInfo, build_prompt, prompt_may_be_slow
 from ..protocol import images
 from ..types import Chunk, Messages
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
@@ -318,9 +321,19 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         template = await cls.get_chat_template(http, model) if model else None
         model_type = (model_data.get("config") or {}).get("model_type")
         tools = kwargs.get("tools")
-        built = build_prompt(
-            messages, model_data, model_type, do_continue, template=template, tools=tools
+        build = functools.partial(
+            build_prompt,
+            model_data=model_data,
+            model_type=model_type,
+            do_continue=do_continue,
+            template=template,
+            tools=tools,
+            render_limits=RenderLimits(*template_render_limits()),
         )
+        # A template that is new or was slow renders in a worker thread: a hostile one
+        # runs into its time limit there while the other streams go on.
+        off_loop = prompt_may_be_slow(model_data, template=template, tools=tools)
+        built = await asyncio.to_thread(build, messages) if off_loop else build(messages)
         if len(built.text) > MAX_PROMPT_CHARS and len(messages) > 1:
             shorter = _fewer_messages(messages)
             logger.info(
@@ -330,9 +343,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 len(shorter),
                 len(messages),
             )
-            built = build_prompt(
-                shorter, model_data, model_type, do_continue, template=template, tools=tools
-            )
+            built = await asyncio.to_thread(build, shorter) if off_loop else build(shorter)
         logger.debug("%s: prompt from %s", model, built.source)
         return built
 
