@@ -145,3 +145,50 @@ def test_an_event_ending_across_two_reads_in_pieces() -> None:
     assert parser.take(b"bc\n") == b""
     assert parser.take(b"\ndata: d\r") == b"data: abc\n\n"
     assert parser.take(b"\n\r\n") == b"data: d\n\n"
+
+
+# -- 9: model ids ------------------------------------------------------------------
+
+BAD_IDS = [
+    "../../api/whoami-v2",
+    "%2e%2e/%2e%2e/api/whoami-v2",
+    "org/m?x=1",
+    "org/m#x",
+    "org/m/../../x",
+    "a/b/c",
+    "-org/m",
+    "org/m.",
+    "org--x/m",
+    "org/m.git",
+    "org/" + "m" * 97,
+    "org/m n",
+    "org/mé",
+    "org\\m",
+]
+
+
+@pytest.mark.parametrize("model", BAD_IDS)
+async def test_a_bad_model_id_is_refused_before_any_request(hf: FakeHF, model: str) -> None:
+    from hfinfer import HuggingFaceRouter, InvalidRequestError
+
+    hf.add_text_model("org/m")
+    for provider in (HuggingFaceInference, HuggingFaceRouter):
+        with pytest.raises(InvalidRequestError, match="not a Hub model id"):
+            async for _ in provider.create_async_generator(model, USER, api_key="hf_secret"):
+                pass
+    with pytest.raises(InvalidRequestError):
+        await HuggingFaceInference.get_model_data(None, model)
+    assert hf.requests == []
+
+
+@pytest.mark.parametrize(
+    "model", ["gpt2", "org/m", "Foo-BAR_foo.bar123/x.y_z-1", "o/" + "m" * 96, "_a/b_"]
+)
+def test_good_model_ids_pass_unchanged(model: str) -> None:
+    from hfinfer.protocol.repo_ids import check_repo_id, repo_path
+
+    assert check_repo_id(model) == model
+    assert repo_path(model) == model  # nothing in a valid id needs escaping
+
+
+# Model ids given as URLs (endpoints): tests/test_provider.py::test_endpoint_url_as_model_*.

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
 
 from ..config import cache_dir, is_offline
 from ..errors import AuthenticationError, HFInferenceError, ModelNotFoundError
 from ..http.retry import RetryPolicy
 from ..http.session import HttpClient
+from ..protocol.repo_ids import repo_path
 from .cache import DEFAULT_TTL, DiskCache, single_flight
 
 __all__ = ["Hub", "OfflineCacheMiss"]
@@ -26,10 +26,6 @@ LIST_RETRY = RetryPolicy(max_retries=1, backoff_base=0.2, backoff_cap=1.0, max_w
 
 class OfflineCacheMiss(HFInferenceError):
     """``HF_HUB_OFFLINE`` is set and the answer is not in the cache."""
-
-
-def _repo_path(model: str) -> str:
-    return quote(model, safe="/")
 
 
 class Hub:
@@ -69,7 +65,7 @@ class Hub:
         """
         params = [("expand[]", name) for name in expand] if expand else None
         key = f"model_info|{model}|{','.join(expand or [])}"
-        url = f"{self.endpoint}/api/models/{_repo_path(model)}"
+        url = f"{self.endpoint}/api/models/{repo_path(model)}"
 
         async def fetch() -> Any:
             try:
@@ -111,7 +107,7 @@ class Hub:
 
     async def repo_file(self, model: str, filename: str) -> str | None:
         """A text file of the repo at ``main`` (``None`` when the repo has no such file)."""
-        url = f"{self.endpoint}/{_repo_path(model)}/resolve/main/{filename}"
+        url = f"{self.endpoint}/{repo_path(model)}/resolve/main/{filename}"
 
         async def fetch() -> Any:
             try:

@@ -30,6 +30,7 @@ from ..hub.templates import load_chat_template
 from ..prompts.render_limits import RenderLimits
 from ..prompts.select import Prompt, TemplateInfo, build_prompt, prompt_may_be_slow
 from ..protocol import images
+from ..protocol.repo_ids import check_repo_id, repo_path
 from ..types import Chunk, Messages
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
 from .base import run_in_thread as _run_in_thread
@@ -220,6 +221,8 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         model = cls.get_model(model)
         messages = check_messages(messages, allow_empty=prompt is not None)
         endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
+        if endpoint is None:
+            check_repo_id(model)  # before any request: the id goes into URL paths
         async with call_client(instance, call) as http:
             if endpoint is not None:
                 model_data = await cls._endpoint_model_data(http, endpoint)
@@ -247,7 +250,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 http, template_model, model_data, messages, action == "continue", kwargs
             )
             params = text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
-            url = endpoint or f"{call.api_base}/models/{model}"
+            url = endpoint or f"{call.api_base}/models/{repo_path(model)}"
             chunks = generate_text(
                 http, url, model, built.text, params, stream, action == "continue", call.exchange
             )
@@ -392,7 +395,7 @@ async def _generate_image(
     payload = images.image_payload(
         text, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio, extra=extra
     )
-    url = f"{call.api_base}/models/{model}"
+    url = f"{call.api_base}/models/{repo_path(model)}"
     headers = {"accept": "image/png"}
     async with http.open(
         "POST", url, json=payload, model=model, headers=headers, exchange=call.exchange

@@ -37,6 +37,7 @@ from ..hub.cache import DiskCache, single_flight
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_images
 from ..protocol.provider_images import Plan, plan_route, provider_choice, split_model
+from ..protocol.repo_ids import check_repo_id
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
 from ..types import Chunk, ImageResponse, Messages, decode_data_url
@@ -260,7 +261,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
             resolve_base=_router_base,
         )
         name, suffix = split_model(model or "")
-        name = cls.get_model(name)
+        name = check_repo_id(cls.get_model(name))  # before any request
         choice = provider_choice(suffix, kwargs.pop("provider", None))
         if prompt is not None and not messages:
             messages = [{"role": "user", "content": prompt}]
