@@ -13,7 +13,7 @@ from hfinfer import HuggingFaceInference, TemplateError, render_chat_template
 from hfinfer.prompts.chat_template import compile_template
 from hfinfer.prompts.render_limits import RenderLimits
 from hfinfer.protocol.sse import SSEParser
-from hfserver import FakeHF, stream_reply, tgi_events
+from hfserver import FakeHF, Reply, Request, json_reply, stream_reply, tgi_events
 
 USER = [{"role": "user", "content": "Hi"}]
 
@@ -192,3 +192,81 @@ def test_good_model_ids_pass_unchanged(model: str) -> None:
 
 
 # Model ids given as URLs (endpoints): tests/test_provider.py::test_endpoint_url_as_model_*.
+
+
+# -- 3: what is cached, and for whom -----------------------------------------------
+
+
+class TokenHub(FakeHF):
+    """The Hub as it guards a private repo: only ``hf_owner`` may see ``org/secret``."""
+
+    def _route(self, request: Request) -> Reply:
+        if "org/secret" in request.path and (
+            request.headers.get("authorization") != "Bearer hf_owner"
+        ):
+            return json_reply({"error": "Repository not found"}, 401)
+        return super()._route(request)
+
+
+SECRET_TEMPLATE = "SECRET{% for m in messages %}[{{ m.content }}]{% endfor %}"
+
+
+@pytest.fixture
+async def token_hub(monkeypatch: pytest.MonkeyPatch) -> Any:
+    server = TokenHub()
+    await server.start()
+    for name in ("HF_ENDPOINT", "HFINFER_API_BASE", "HF_ROUTER_URL"):
+        monkeypatch.setenv(name, server.url)
+    info = server.add_text_model("org/secret", template=SECRET_TEMPLATE)
+    info["private"] = True
+    server.add_text_model("org/open", template="OPEN{{ messages[0].content }}")
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def clear_memory_caches() -> None:
+    HuggingFaceInference.model_data.clear()
+    HuggingFaceInference.chat_templates.clear()
+
+
+async def test_a_private_template_is_not_served_to_another_token(token_hub: TokenHub) -> None:
+    from hfinfer import AuthenticationError
+
+    await generate("org/secret", api_key="hf_owner")
+    assert token_hub.last("POST", "/models/org/secret").json()["inputs"] == "SECRET[Hi]"
+    asked = token_hub.count("GET", "/api/models/org/secret")
+    for other in ("hf_tenant", None):
+        with pytest.raises(AuthenticationError):
+            await generate("org/secret", api_key=other)
+    clear_memory_caches()  # as a new process would start: only the disk cache is left
+    with pytest.raises(AuthenticationError):
+        await generate("org/secret", api_key="hf_tenant")
+    # Every other caller was answered by the Hub, not by the owner's cached answer.
+    assert token_hub.count("GET", "/api/models/org/secret") == asked + 3
+    await generate("org/secret", api_key="hf_owner")  # the owner's own entry still serves
+    assert token_hub.count("GET", "/api/models/org/secret") == asked + 3
+
+
+async def test_a_public_answer_is_shared_across_tokens(token_hub: TokenHub) -> None:
+    await generate("org/open", api_key="hf_owner")
+    asked = token_hub.count("GET", "/api/models/org/open")
+    for other in ("hf_tenant", None):
+        await generate("org/open", api_key=other)
+        assert token_hub.last("POST", "/models/org/open").json()["inputs"] == "OPENHi"
+    assert token_hub.count("GET", "/api/models/org/open") == asked
+
+
+async def test_answers_are_cached_per_hub_endpoint(
+    hf: FakeHF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hf.add_text_model("org/m", template="ONE{{ messages[0].content }}")
+    other = FakeHF()
+    async with other:
+        other.add_text_model("org/m", template="TWO{{ messages[0].content }}")
+        await generate("org/m")
+        monkeypatch.setenv("HF_ENDPOINT", other.url)
+        await generate("org/m")
+    assert [r.json()["inputs"] for r in hf.requests if r.method == "POST"] == ["ONEHi", "TWOHi"]
+    assert other.count("GET", "/api/models/org/m") == 1

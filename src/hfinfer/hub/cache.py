@@ -17,13 +17,52 @@ from typing import Any, TypeVar
 
 import orjson
 
-__all__ = ["DiskCache", "single_flight"]
+__all__ = ["PUBLIC", "DiskCache", "is_public_repo", "scope_of", "scoped_keys", "single_flight"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_TTL = 24 * 3600.0
+
+# -- who may see a cached answer ----------------------------------------------------
+#
+# An answer fetched without a token is public: anyone may be served it. An answer
+# fetched with a token is kept for that token alone (under a hash of it, never the
+# token) unless it is known to be public: model info that says the repo is neither
+# private nor gated, and the files of such a repo. Every key also names the Hub
+# endpoint. A caller reads the public entry first, then its own.
+
+PUBLIC = "public"
+
+
+def scope_of(token: str | None) -> str:
+    """The cache scope of answers fetched with ``token``: ``"public"`` without one."""
+    if not token:
+        return PUBLIC
+    return "token:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+
+
+def is_public_repo(info: Any) -> bool:
+    """Whether model info says anyone may see the repo (not private, not gated);
+    unknown (a trimmed ``expand`` answer) counts as not public."""
+    return (
+        isinstance(info, dict)
+        and info.get("private") is False
+        and info.get("gated", False) is False
+    )
+
+
+def scoped_keys(endpoint: str, token: str | None, name: str) -> tuple[str, ...]:
+    """The keys a caller with ``token`` may read ``name`` under, public first."""
+    own = scope_of(token)
+    public = f"{endpoint}|{PUBLIC}|{name}"
+    return (public,) if own == PUBLIC else (public, f"{endpoint}|{own}|{name}")
+
+
+def scoped_key(endpoint: str, token: str | None, name: str, *, public: bool) -> str:
+    """The key to store an answer under: public when it is, else the token's."""
+    return f"{endpoint}|{PUBLIC if public else scope_of(token)}|{name}"
 
 
 class DiskCache:

@@ -7,6 +7,7 @@ the cache alone. Concurrent questions about one model share one request.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ..config import cache_dir, is_offline
@@ -14,7 +15,7 @@ from ..errors import AuthenticationError, HFInferenceError, ModelNotFoundError
 from ..http.retry import RetryPolicy
 from ..http.session import HttpClient
 from ..protocol.repo_ids import repo_path
-from .cache import DEFAULT_TTL, DiskCache, single_flight
+from .cache import DEFAULT_TTL, DiskCache, is_public_repo, scoped_key, scoped_keys, single_flight
 
 __all__ = ["Hub", "OfflineCacheMiss"]
 
@@ -37,25 +38,35 @@ class Hub:
         self.cache = DiskCache(cache_dir() / "hub", ttl)
         self.offline = is_offline()
 
-    async def _cached(self, key: str, fetch: Any) -> Any:
-        cache_key = f"{self.endpoint}|{key}"
+    async def _cached(
+        self, key: str, fetch: Any, *, public: Callable[[Any], bool] | bool = False
+    ) -> Any:
+        """The answer for ``key`` from the cache (the public entry, then this token's)
+        or from ``fetch``; stored as public when ``public`` says so (a flag, or a
+        test of the answer), else for this token alone."""
+        token = self.http.settings.token
+        keys = scoped_keys(self.endpoint, token, key)
         if self.offline:
-            value = await self.cache.get(cache_key, ignore_expiry=True)
-            if value is None:
-                raise OfflineCacheMiss(
-                    f"HF_HUB_OFFLINE is set and {key} is not in hfinfer's cache "
-                    f"({self.cache.directory}); unset it to ask the Hub."
-                )
-            return value
+            for cache_key in keys:
+                value = await self.cache.get(cache_key, ignore_expiry=True)
+                if value is not None:
+                    return value
+            raise OfflineCacheMiss(
+                f"HF_HUB_OFFLINE is set and {key} is not in hfinfer's cache "
+                f"({self.cache.directory}); unset it to ask the Hub."
+            )
 
         async def fetch_and_store() -> Any:
-            value = await self.cache.get(cache_key)
-            if value is None:
-                value = await fetch()
-                await self.cache.put(cache_key, value)
+            for cache_key in keys:
+                value = await self.cache.get(cache_key)
+                if value is not None:
+                    return value
+            value = await fetch()
+            is_public = public(value) if callable(public) else public
+            await self.cache.put(scoped_key(self.endpoint, token, key, public=is_public), value)
             return value
 
-        return await single_flight(cache_key, fetch_and_store)
+        return await single_flight(keys[-1], fetch_and_store)
 
     async def model_info(self, model: str, *, expand: list[str] | None = None) -> dict[str, Any]:
         """``GET /api/models/{model}`` (optionally ``?expand[]=...``), cached.
@@ -87,7 +98,7 @@ class Hub:
                     url=exc.url,
                 ) from exc
 
-        info = await self._cached(key, fetch)
+        info = await self._cached(key, fetch, public=is_public_repo)
         if not isinstance(info, dict):
             raise HFInferenceError(f"The Hub's answer about {model!r} is not an object")
         return info
@@ -105,8 +116,10 @@ class Hub:
         models = await self._cached(key, fetch)
         return [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
 
-    async def repo_file(self, model: str, filename: str) -> str | None:
-        """A text file of the repo at ``main`` (``None`` when the repo has no such file)."""
+    async def repo_file(self, model: str, filename: str, *, public: bool = False) -> str | None:
+        """A text file of the repo at ``main`` (``None`` when the repo has no such file).
+        ``public``: the repo is public (its model info says so), so the answer may be
+        shared with callers holding other tokens."""
         url = f"{self.endpoint}/{repo_path(model)}/resolve/main/{filename}"
 
         async def fetch() -> Any:
@@ -117,5 +130,5 @@ class Hub:
                 return {"missing": True}
             return {"text": body.decode("utf-8", errors="replace")}
 
-        record = await self._cached(f"file|{model}|{filename}", fetch)
+        record = await self._cached(f"file|{model}|{filename}", fetch, public=public)
         return None if record.get("missing") else record.get("text")

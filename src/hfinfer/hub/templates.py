@@ -13,6 +13,7 @@ import orjson
 from ..errors import HFInferenceError
 from ..prompts.chat_template import special_tokens_from
 from ..prompts.select import TemplateInfo, template_from_model_data
+from .cache import is_public_repo
 from .metadata import Hub
 
 __all__ = ["load_chat_template"]
@@ -44,19 +45,22 @@ async def load_chat_template(
     """
     files = _siblings(model_data)
     inline = _inline_tokenizer_config(model_data)
+    public = is_public_repo(model_data)  # a private or gated repo's files stay per token
     try:
         if files is None or "chat_template.jinja" in files:
-            text = await hub.repo_file(model, "chat_template.jinja")
+            text = await hub.repo_file(model, "chat_template.jinja", public=public)
             if text:
                 tokens = special_tokens_from(inline)
                 if not tokens:
-                    tokens = special_tokens_from(await _tokenizer_config_file(hub, model, files))
+                    tokens = special_tokens_from(
+                        await _tokenizer_config_file(hub, model, files, public)
+                    )
                 return TemplateInfo(text, tokens, "chat_template.jinja")
         info = template_from_model_data(model_data)
         if info is not None:
             return info
         if files is None or "tokenizer_config.json" in files:
-            tokenizer_config = await _tokenizer_config_file(hub, model, files)
+            tokenizer_config = await _tokenizer_config_file(hub, model, files, public)
             template = tokenizer_config.get("chat_template")
             if template:
                 return TemplateInfo(
@@ -67,10 +71,12 @@ async def load_chat_template(
     return None
 
 
-async def _tokenizer_config_file(hub: Hub, model: str, files: set[str] | None) -> Mapping[str, Any]:
+async def _tokenizer_config_file(
+    hub: Hub, model: str, files: set[str] | None, public: bool
+) -> Mapping[str, Any]:
     if files is not None and "tokenizer_config.json" not in files:
         return {}
-    text = await hub.repo_file(model, "tokenizer_config.json")
+    text = await hub.repo_file(model, "tokenizer_config.json", public=public)
     if not text:
         return {}
     try:

@@ -25,6 +25,7 @@ from ..errors import (
     ResponseError,
 )
 from ..http.session import HttpClient, html_guard
+from ..hub.cache import is_public_repo, scoped_key, scoped_keys
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
 from ..prompts.render_limits import RenderLimits
@@ -80,9 +81,11 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
     model_aliases: ClassVar[dict[str, str]] = dict(MODEL_ALIASES)
     image_models: ClassVar[list[str]] = list(FALLBACK_IMAGE_MODELS)
     models: ClassVar[list[str]] = []
-    #: Hub model info by model id (the seed's cache), reused by every call.
+    #: Hub model info (the seed's cache), reused by every call, keyed by Hub endpoint,
+    #: who may see it (``public``, or a hash of the token that fetched it) and model id:
+    #: ``"https://huggingface.co|public|org/name"`` (see :mod:`hfinfer.hub.cache`).
     model_data: ClassVar[dict[str, dict[str, Any]]] = {}
-    #: Chat templates by model id (``None``: the model has none).
+    #: Chat templates, keyed as :attr:`model_data` (``None``: the model has none).
     chat_templates: ClassVar[dict[str, TemplateInfo | None]] = {}
     _models_failed_at: ClassVar[float] = 0.0
 
@@ -150,21 +153,36 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         """The Hub's info about ``model`` (``GET /api/models/{model}``), cached in
         :attr:`model_data` and on disk. ``session`` may be hfinfer's
         :class:`HttpClient`, an ``aiohttp.ClientSession``, or ``None``."""
-        cached = cls.model_data.get(model)
-        if cached is not None:
-            return cached
         async with _borrow_client(session) as http:
+            cached = cls._known_model_data(http, model)
+            if cached is not None:
+                return cached
             info = await Hub(http).model_info(model)
-        cls.model_data[model] = info
+        key = scoped_key(http.settings.hub_endpoint, http.settings.token, model,
+                         public=is_public_repo(info))  # fmt: skip
+        cls.model_data[key] = info
         return info
 
     @classmethod
+    def _known_model_data(cls, http: HttpClient, model: str) -> dict[str, Any] | None:
+        """The model info in memory that this caller may see, if any."""
+        for key in scoped_keys(http.settings.hub_endpoint, http.settings.token, model):
+            if key in cls.model_data:
+                return cls.model_data[key]
+        return None
+
+    @classmethod
     async def get_chat_template(cls, http: HttpClient, model: str) -> TemplateInfo | None:
-        """The model's chat template (cached per model), or ``None``."""
-        if model in cls.chat_templates:
-            return cls.chat_templates[model]
-        info = await load_chat_template(Hub(http), model, await cls.get_model_data(http, model))
-        cls.chat_templates[model] = info
+        """The model's chat template (cached per model and who may see it), or ``None``."""
+        settings = http.settings
+        for key in scoped_keys(settings.hub_endpoint, settings.token, model):
+            if key in cls.chat_templates:
+                return cls.chat_templates[key]
+        model_data = await cls.get_model_data(http, model)
+        info = await load_chat_template(Hub(http), model, model_data)
+        key = scoped_key(settings.hub_endpoint, settings.token, model,
+                         public=is_public_repo(model_data))  # fmt: skip
+        cls.chat_templates[key] = info
         return info
 
     # -- generation -------------------------------------------------------------
@@ -244,7 +262,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 )
             # An endpoint's template is the Hub's for the model it serves, when the Hub knows it.
             template_model = model_data.get("id") if endpoint else model
-            if template_model not in cls.model_data:
+            if template_model is None or cls._known_model_data(http, template_model) is None:
                 template_model = None
             built = await cls._build_text_prompt(
                 http, template_model, model_data, messages, action == "continue", kwargs
@@ -274,7 +292,8 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             if endpoint is not None:
                 model_data = await cls._endpoint_model_data(http, endpoint)
                 template_model = model_data.get("id")
-                template_model = template_model if template_model in cls.model_data else None
+                if template_model is None or cls._known_model_data(http, template_model) is None:
+                    template_model = None
             else:
                 model_data = await cls.get_model_data(http, name)
                 template_model = name
@@ -290,9 +309,10 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
 
         Neither is required: without them the prompt comes from the generic format.
         """
-        cached = cls.model_data.get(endpoint)
-        if cached is not None:
-            return cached
+        token = http.settings.token
+        for key in scoped_keys(endpoint, token, "info"):
+            if key in cls.model_data:
+                return cls.model_data[key]
         data: dict[str, Any] = {"id": None, "pipeline_tag": "text-generation"}
         try:
             info = await http.get_json(f"{endpoint}/info", retry=LIST_RETRY)
@@ -308,7 +328,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 logger.info("no Hub info for %s (%s); using the generic prompt", served, exc)
             else:
                 data = {**hub_info, "id": served, "pipeline_tag": "text-generation"}
-        cls.model_data[endpoint] = data
+        cls.model_data[scoped_key(endpoint, token, "info", public=False)] = data
         return data
 
     @classmethod

@@ -33,7 +33,7 @@ from ..errors import (
     ValidationError,
 )
 from ..http.session import Exchange, HttpClient, html_guard
-from ..hub.cache import DiskCache, single_flight
+from ..hub.cache import DiskCache, is_public_repo, scoped_key, scoped_keys, single_flight
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_images
 from ..protocol.provider_images import Plan, plan_route, provider_choice, split_model
@@ -191,10 +191,11 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         (cached an hour), or ``None`` when the Hub could not be asked (the router
         then decides). A missing, private or gated-without-token model raises, and
         so does a Hub host name that does not resolve."""
-        key = f"{http.settings.hub_endpoint}|{model}"
-        cached = cls.provider_mappings.get(key)
-        if cached is not None and time.monotonic() - cached[0] < MAPPING_TTL:
-            return cached[1]
+        settings = http.settings
+        for key in scoped_keys(settings.hub_endpoint, settings.token, model):
+            cached = cls.provider_mappings.get(key)
+            if cached is not None and time.monotonic() - cached[0] < MAPPING_TTL:
+                return cached[1]
         try:
             info = await Hub(http, ttl=MAPPING_TTL).model_info(model, expand=_MAPPING_EXPAND)
         except (ModelNotFoundError, AuthenticationError, NameResolutionError):
@@ -204,6 +205,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         except HFInferenceError as exc:
             logger.warning("could not ask the Hub which providers serve %s (%s)", model, exc)
             return None
+        key = scoped_key(settings.hub_endpoint, settings.token, model, public=is_public_repo(info))
         cls.provider_mappings[key] = (time.monotonic(), info)
         return info
 
