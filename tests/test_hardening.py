@@ -270,3 +270,129 @@ async def test_answers_are_cached_per_hub_endpoint(
         await generate("org/m")
     assert [r.json()["inputs"] for r in hf.requests if r.method == "POST"] == ["ONEHi", "TWOHi"]
     assert other.count("GET", "/api/models/org/m") == 1
+
+
+# -- 10: smaller ones --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("config", "a string"), ("pipeline_tag", ["text-generation"]), ("siblings", {"a": 1}),
+     ("config", {"tokenizer_config": "x"}), ("config", {"model_type": 7})],
+)  # fmt: skip
+async def test_odd_metadata_shapes_are_our_errors(hf: FakeHF, field: str, value: Any) -> None:
+    from hfinfer import HFInferenceError, HuggingFaceRouter, ResponseError
+
+    hf.add_text_model("org/m")[field] = value
+    with pytest.raises(ResponseError, match=f"'{field}"):
+        await generate("org/m")
+    hf.add_text_model("org/ok")["config"]["tokenizer_config"]["chat_template"] = 42
+    with pytest.raises(TemplateError, match="is a int"):
+        await generate("org/ok")
+    # The router only asks the Hub which providers serve the model: an odd answer is
+    # ignored (logged) and the router decides; here it has no chat route, an error of ours.
+    with pytest.raises(HFInferenceError):
+        async for _ in HuggingFaceRouter.create_async_generator("org/m", USER):
+            pass
+
+
+def disk_records(home: Any, key_part: str) -> list[Any]:
+    return [p for p in (home / "hfinfer" / "hub").glob("*.json") if key_part in p.read_text()]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"stored_at": "yesterday"}, {"stored_at": None}, {"stored_at": 1e300},
+     {"value": [1, 2, 3]}, {"value": "text"}],
+)  # fmt: skip
+async def test_a_damaged_cache_record_is_a_miss_and_is_replaced(
+    hf: FakeHF, isolated_env: Any, damage: dict[str, Any]
+) -> None:
+    import json
+
+    from hfserver import text_model
+
+    hf.add_text_model("org/m")
+    await generate("org/m")
+    [record] = disk_records(isolated_env, "model_info|org/m|")
+    record.write_text(json.dumps({**json.loads(record.read_text()), **damage}))
+    HuggingFaceInference.model_data.clear()
+    HuggingFaceInference.chat_templates.clear()
+    assert await generate("org/m") == "Hello world!"
+    assert hf.count("GET", "/api/models/org/m") == 2
+    repaired = json.loads(record.read_text())
+    assert isinstance(repaired["stored_at"], float) and repaired["value"] == text_model("org/m")
+
+
+async def test_one_cancelled_lookup_of_fifty_sends_one_more_request(hf: FakeHF) -> None:
+    from hfinfer.config import ClientSettings
+    from hfinfer.http.session import HttpClient
+    from hfinfer.hub.metadata import Hub
+    from hfserver import text_model
+
+    hf.script("GET", "/api/models/org/m", Reply(delay_headers=0.5, **_json(text_model("org/m"))))
+    hf.models["org/m"] = text_model("org/m")
+    async with HttpClient(ClientSettings.resolve()) as http:
+        lookups = [asyncio.create_task(Hub(http).model_info("org/m")) for _ in range(50)]
+        await asyncio.sleep(0.2)
+        lookups[0].cancel()
+        done = await asyncio.wait_for(asyncio.gather(*lookups, return_exceptions=True), 30)
+    assert isinstance(done[0], asyncio.CancelledError)
+    assert all(isinstance(d, dict) and d["id"] == "org/m" for d in done[1:])
+    assert hf.count("GET", "/api/models/org/m") == 2
+
+
+def _json(data: Any) -> dict[str, Any]:
+    reply = json_reply(data)
+    return {"status": reply.status, "headers": reply.headers, "body": reply.body}
+
+
+def test_a_proxy_password_never_shows_in_reprs() -> None:
+    from hfinfer.config import ClientSettings
+    from hfinfer.http.session import HttpClient
+
+    settings = ClientSettings.resolve(api_key="hf_tok", proxy="http://me:s3cret@127.0.0.1:9")
+    for text in (repr(settings), repr(HttpClient(settings)), str(settings)):
+        assert "s3cret" not in text and "hf_tok" not in text
+        assert "me:***@127.0.0.1:9" in text
+
+
+async def test_a_byte_order_mark_in_the_token_file_is_not_sent(
+    hf: FakeHF, isolated_env: Any
+) -> None:
+    (isolated_env / "token").write_text("\ufeffhf_saved\n", encoding="utf-8")
+    hf.add_text_model("org/m")
+    await generate("org/m")
+    assert hf.last("POST", "/models/org/m").headers["authorization"] == "Bearer hf_saved"
+
+
+@pytest.mark.parametrize("where", ["api_key", "HF_TOKEN", "file"])
+async def test_a_line_break_inside_a_token_is_our_error(
+    hf: FakeHF, isolated_env: Any, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    from hfinfer import InvalidRequestError
+
+    bad = "hf_abc\r\nx-injected: 1"
+    if where == "HF_TOKEN":
+        monkeypatch.setenv("HF_TOKEN", bad)
+    elif where == "file":
+        (isolated_env / "token").write_text(bad, encoding="utf-8")
+    hf.add_text_model("org/m")
+    with pytest.raises(InvalidRequestError, match="line break") as caught:
+        await generate("org/m", api_key=bad if where == "api_key" else None)
+    assert "hf_abc" not in str(caught.value)
+    assert hf.requests == []
+
+
+def test_the_cli_says_a_broken_token_in_one_line(
+    hf_sync: FakeHF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from hfinfer.cli.main import cli
+
+    monkeypatch.setenv("HF_TOKEN", "hf_abc\nmore")
+    result = CliRunner().invoke(cli, ["chat", "Hi", "-m", "org/m"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "line break" in result.stderr
+    assert "Traceback" not in result.stderr and "hf_abc" not in result.stderr

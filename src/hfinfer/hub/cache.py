@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -88,7 +89,16 @@ class DiskCache:
             return None
         if not isinstance(record, dict) or record.get("key") != key:
             return None
-        if not ignore_expiry and time.time() - float(record.get("stored_at", 0)) > self.ttl:
+        stored_at = record.get("stored_at")
+        now = time.time()
+        if (
+            isinstance(stored_at, bool)
+            or not isinstance(stored_at, (int, float))
+            or not math.isfinite(stored_at)
+            or stored_at > now + 300  # from the future: not a time this cache wrote
+        ):
+            return None  # a miss: the next answer replaces the record
+        if not ignore_expiry and now - stored_at > self.ttl:
             return None
         return record.get("value")
 
@@ -119,15 +129,18 @@ class _LeaderCancelled(Exception):
 
 
 async def single_flight(key: str, fetch: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fetch`` once for concurrent callers of the same key on one loop."""
+    """Run ``fetch`` once for concurrent callers of the same key on one loop.
+
+    When the caller doing the fetch is cancelled, the first waiter takes over and
+    the others wait for it: one cancelled caller costs one more request, not one
+    per waiter."""
     loop = asyncio.get_running_loop()
     slot = (id(loop), key)
-    pending = _inflight.get(slot)
-    if pending is not None:
+    while (pending := _inflight.get(slot)) is not None:
         try:
             return await asyncio.shield(pending)
         except _LeaderCancelled:
-            return await fetch()
+            continue  # the first waiter to wake finds no flight and leads the next one
     future: asyncio.Future[Any] = loop.create_future()
     _inflight[slot] = future
     try:
@@ -144,4 +157,5 @@ async def single_flight(key: str, fetch: Callable[[], Awaitable[T]]) -> T:
         future.set_result(result)
         return result
     finally:
-        _inflight.pop(slot, None)
+        if _inflight.get(slot) is future:
+            del _inflight[slot]

@@ -314,13 +314,18 @@ def choose_template(
     """
     if chat_template is None or isinstance(chat_template, str):
         return chat_template or None
+    if not isinstance(chat_template, (Mapping, list, tuple)):
+        raise TemplateError(
+            f"The model's chat_template is a {type(chat_template).__name__}, not a template."
+        )
     if isinstance(chat_template, Mapping):
-        named = {str(k): v for k, v in chat_template.items()}
+        named = {str(k): v for k, v in chat_template.items() if isinstance(v, str)}
     else:
         named = {
             item["name"]: item["template"]
             for item in chat_template
-            if isinstance(item, Mapping) and "name" in item and "template" in item
+            if isinstance(item, Mapping) and isinstance(item.get("template"), str)
+            and isinstance(item.get("name"), str)
         }
     if tools and "tool_use" in named:
         return named["tool_use"]
