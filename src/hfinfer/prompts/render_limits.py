@@ -227,10 +227,11 @@ def check_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
             _check_join(owner, args[0])
         elif name in ("format", "format_map"):
             _check_format_spec(owner)
-    elif name == "generate_lorem_ipsum":
-        words = (args[0] if args else kwargs.get("n", 5)) * (args[3] if len(args) > 3 else 100)
-        if isinstance(words, int):
-            check_size(words * 10)
+    elif name == "generate_lorem_ipsum":  # Jinja's lipsum(n, html, min, max)
+        paragraphs = args[0] if args else kwargs.get("n", 5)
+        words = args[3] if len(args) > 3 else kwargs.get("max", 100)
+        if isinstance(paragraphs, int) and isinstance(words, int):
+            check_size(paragraphs * words * 10)
 
 
 def _check_replace(text: Any, old: Any, new: Any) -> None:
