@@ -20,6 +20,7 @@ from ..client import ChatResponse
 from ..errors import HFInferenceError, StreamError, TimeoutError
 from ..providers.hf_inference import HuggingFaceInference
 from ..types import FinishReason, ImageResponse, Messages, Reasoning, Usage
+from .serve import serve as serve_command
 
 T = TypeVar("T")
 
@@ -359,3 +360,6 @@ def models() -> None:
 
 def main() -> None:
     cli(prog_name="hfinfer")
+
+
+cli.add_command(serve_command, "serve")

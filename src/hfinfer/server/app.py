@@ -1,0 +1,104 @@
+"""The gateway's Starlette app: :func:`create_app` and the list of route groups.
+
+A route group is a function returning Starlette routes; :data:`ROUTE_GROUPS`
+lists them in order, and ``create_app(config, extra_groups=...)`` appends
+more (a later feature adds its own group there). No middleware wraps the
+body: each route's :func:`~hfinfer.server.edge.endpoint` does the API-key
+check, the request id, the error table and the access log itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from .config import ServerConfig, load_config
+from .edge import json_response
+from .gateway import Gateway
+from .routes import chat, health, metrics
+
+__all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
+
+RouteGroup = Callable[[], list[BaseRoute]]
+
+#: The route groups of every gateway, in order.
+ROUTE_GROUPS: list[RouteGroup] = [chat.routes, health.routes, metrics.routes]
+
+#: How ``hfinfer serve`` hands its options to uvicorn's worker processes.
+OPTIONS_ENV = "HFINFER_SERVE_OPTIONS"
+
+
+def create_app(config: ServerConfig, *, extra_groups: Sequence[RouteGroup] = ()) -> Starlette:
+    """The gateway for ``config``: OpenAI's routes over hfinfer's client.
+
+    The app opens its clients on startup and closes them on shutdown (its
+    lifespan); ``app.state.gateway`` holds them while it runs.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with Gateway(config) as gateway:
+            app.state.gateway = gateway
+            yield
+
+    routes = [route for group in (*ROUTE_GROUPS, *extra_groups) for route in group()]
+    handlers: dict[Any, Any] = {404: _not_found, 405: _method_not_allowed}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    body = {
+        "error": {
+            "message": f"No route {request.method} {request.url.path}. The gateway "
+            "serves OpenAI's /v1 routes (see GET /v1/models).",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "unknown_route",
+        }
+    }
+    return json_response(body, 404, {"x-should-retry": "false"})  # fmt: skip
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    allowed = (exc.headers or {}).get("Allow", "") if isinstance(exc, HTTPException) else ""
+    body = {
+        "error": {
+            "message": f"{request.url.path} does not take {request.method}: send "
+            f"{allowed or 'another method'} with a JSON body, as OpenAI's API defines it.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "method_not_allowed",
+        }
+    }
+    headers = {"x-should-retry": "false", **({"allow": allowed} if allowed else {})}
+    return json_response(body, 405, headers)  # fmt: skip
+
+
+def app_from_environment() -> Starlette:
+    """The app ``hfinfer serve`` runs in each worker: options from :data:`OPTIONS_ENV`."""
+    options: dict[str, Any] = json.loads(os.environ.get(OPTIONS_ENV) or "{}")
+    config_file = options.pop("config", None)
+    config = load_config(config_file).with_options(**options)
+    _log_access_to_stderr()
+    return create_app(config)
+
+
+def _log_access_to_stderr() -> None:
+    logger = logging.getLogger("hfinfer.server.access")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
