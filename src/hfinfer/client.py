@@ -27,7 +27,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .config import router_url as resolve_router_url
 from .errors import InvalidRequestError
@@ -42,6 +42,9 @@ from .types import (
     ToolCalls,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from .providers.hf_responses import RelayedResponse
 
 __all__ = ["AsyncClient", "ChatResponse", "ChatStream", "chat", "choose_route"]
 
@@ -237,6 +240,23 @@ class AsyncClient:
             await result.aclose()
             raise
         return result
+
+    async def relay_responses(
+        self, body: dict[str, Any], *, api_key: str | None = None, bill_to: str | None = None
+    ) -> RelayedResponse:
+        """Send a Responses API body (``POST /v1/responses``) to the router as it is.
+
+        Only the router serves that API; a client of another route raises
+        :class:`~hfinfer.errors.InvalidRequestError`. Returns the router's
+        answer as bytes (:class:`~hfinfer.providers.hf_responses.RelayedResponse`),
+        once its head arrived; errors are hfinfer's usual ones.
+        """
+        if self.route != "router":
+            raise InvalidRequestError("Only the router serves the Responses API; this client "
+                                      f"speaks {self.route!r}")  # fmt: skip
+        from .providers.hf_responses import relay_responses
+
+        return await relay_responses(self._provider, body, api_key=api_key, bill_to=bill_to)
 
 
 @overload

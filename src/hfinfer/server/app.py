@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute
 from .config import ServerConfig, load_config
 from .edge import json_response
 from .gateway import Gateway
-from .routes import chat, health, metrics
+from .routes import chat, health, metrics, page, responses
 
 __all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
 
@@ -34,6 +34,8 @@ RouteGroup = Callable[[], list[BaseRoute]]
 
 #: The route groups of every gateway, in order.
 ROUTE_GROUPS: list[RouteGroup] = [chat.routes, health.routes, metrics.routes]
+#: The Responses API, and the chat page at ``/``.
+ROUTE_GROUPS += [responses.routes, page.routes]
 
 #: How ``hfinfer serve`` hands its options to uvicorn's worker processes.
 OPTIONS_ENV = "HFINFER_SERVE_OPTIONS"
