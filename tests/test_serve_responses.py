@@ -465,4 +465,21 @@ def test_bad_requests_are_400_in_openais_shape(gateway: Gateway) -> None:
     assert caught.value.code == 400
     assert caught.value.headers["content-type"] == "application/json"
     error = json.loads(caught.value.read())["error"]
+    caught.value.close()
     assert "input" in error["message"] and error["type"] == "invalid_request_error"
+
+
+def test_the_chat_page_is_served_at_the_root(gateway: Gateway) -> None:
+    with urllib.request.urlopen(f"{gateway.url}/", timeout=30) as answer:
+        page = answer.read().decode()
+        assert answer.headers["content-type"] == "text/html; charset=utf-8"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    assert '<script src="page/app.js" defer></script>' in page
+    for name, kind in (("app.js", "text/javascript"), ("markdown.js", "text/javascript"),
+                       ("style.css", "text/css")):  # fmt: skip
+        with urllib.request.urlopen(f"{gateway.url}/page/{name}", timeout=30) as answer:
+            assert answer.headers["content-type"].startswith(kind) and answer.read()
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{gateway.url}/page/..%2Fapp.py", timeout=30)
+    assert caught.value.code == 404
+    caught.value.close()
