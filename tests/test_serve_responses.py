@@ -483,3 +483,23 @@ def test_the_chat_page_is_served_at_the_root(gateway: Gateway) -> None:
         urllib.request.urlopen(f"{gateway.url}/page/..%2Fapp.py", timeout=30)
     assert caught.value.code == 404
     caught.value.close()
+
+
+def test_reasoning_streams_as_its_own_item_and_the_stream_helper_assembles_it(
+    bridging: Gateway, router: FakeRouter
+) -> None:
+    router.models["org/think"] = router.models["org/chat"]
+    router.chat_handlers["org/think"] = lambda request: chat_stream(
+        [chunk(None, reasoning="Two and "), chunk(None, reasoning="two."), chunk("4"),
+         chunk("", finish="stop")]
+    )  # fmt: skip
+    client = client_of(bridging)
+    with client.responses.stream(model="org/think", input="2+2?") as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds.count("response.reasoning_text.delta") == 2
+    assert kinds.index("response.reasoning_text.done") < kinds.index("response.output_text.delta")
+    assert [item.type for item in final.output] == ["reasoning", "message"]
+    assert final.output[0].content is not None
+    assert final.output[0].content[0].text == "Two and two."
+    assert final.output_text == "4"
