@@ -67,8 +67,15 @@ def gateway_env(upstream: str, home: Path, **extra: str) -> dict[str, str]:
 
 def start_gateway(args: list[str], env: dict[str, str], log: Path) -> Gateway:
     """Start ``hfinfer serve --port 0 ARGS`` and wait until ``/health`` answers."""
-    command = [sys.executable, "-c", "from hfinfer.cli.main import main; main()", "serve",
-               "--port", "0", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "from hfinfer.cli.main import main; main()",
+        "serve",
+        "--port",
+        "0",
+        *args,
+    ]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + START_TIMEOUT

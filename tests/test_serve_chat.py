@@ -47,9 +47,16 @@ def client(gateway: Gateway) -> openai.OpenAI:
 
 def test_whole_answer(client: openai.OpenAI, router: FakeRouter) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="org/chat", messages=USER, max_tokens=50, temperature=0.5, seed=7, top_p=0.9,
-        stop=["\n"], frequency_penalty=0.1, presence_penalty=0.2,
-    )  # fmt: skip
+        model="org/chat",
+        messages=USER,
+        max_tokens=50,
+        temperature=0.5,
+        seed=7,
+        top_p=0.9,
+        stop=["\n"],
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+    )
     reply = raw.parse()
     assert reply.choices[0].message.content == "Hello there!"
     assert reply.choices[0].finish_reason == "stop"
@@ -109,10 +116,12 @@ def test_image_parts_and_unknown_fields_pass_through(
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
     ]
     client.chat.completions.create(
-        model="org/chat", messages=[{"role": "user", "content": parts}],
+        model="org/chat",
+        messages=[{"role": "user", "content": parts}],
         extra_body={"top_k": 5, "repetition_penalty": 1.1},
-        response_format={"type": "json_object"}, reasoning_effort="low",
-    )  # fmt: skip
+        response_format={"type": "json_object"},
+        reasoning_effort="low",
+    )
     body = router.last("POST", "/v1/chat/completions").json()
     assert body["messages"][0]["content"] == parts
     assert body["top_k"] == 5 and body["repetition_penalty"] == 1.1
@@ -127,15 +136,22 @@ def test_max_completion_tokens_is_max_tokens(client: openai.OpenAI, router: Fake
 
 def test_tool_call_deltas(client: openai.OpenAI, router: FakeRouter) -> None:
     calls = [
-        {"index": 0, "id": "call_a", "type": "function",
-         "function": {"name": "get_weather", "arguments": '{"city": '}},
+        {
+            "index": 0,
+            "id": "call_a",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": '},
+        },
         {"index": 0, "function": {"arguments": '"Paris"}'}},
-    ]  # fmt: skip
+    ]
     router.add_chat_model("org/tools")
     router.chat_handlers["org/tools"] = lambda request: chat_stream(
-        [chunk(None, tool_calls=calls[:1]), chunk(None, tool_calls=calls[1:]),
-         chunk(None, finish="tool_calls")]
-    )  # fmt: skip
+        [
+            chunk(None, tool_calls=calls[:1]),
+            chunk(None, tool_calls=calls[1:]),
+            chunk(None, finish="tool_calls"),
+        ]
+    )
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
     events = list(
         client.chat.completions.create(
@@ -185,7 +201,7 @@ def test_provider_suffix_reaches_the_router(client: openai.OpenAI, router: FakeR
 def test_n_above_one_is_refused(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="org/chat", messages=USER, n=2)
-    assert caught.value.body["param"] == "n"  # type: ignore[index]
+    assert caught.value.body["param"] == "n"
 
 
 def test_access_log_line_has_no_prompt(client: openai.OpenAI, gateway: Gateway) -> None:

@@ -135,15 +135,15 @@ def test_loading_model_is_503_with_retry_after(gateway: Gateway, router: FakeRou
 def test_openai_client_exceptions(gateway: Gateway, router: FakeRouter) -> None:
     client = openai.OpenAI(base_url=gateway.v1, api_key="x", max_retries=0, timeout=60)
     with pytest.raises(openai.NotFoundError) as missing:
-        client.chat.completions.create(model="org/does-not-exist", messages=USER)  # type: ignore[arg-type]
+        client.chat.completions.create(model="org/does-not-exist", messages=USER)
     assert missing.value.code == "model_not_found"
     router.script("POST", CHAT, openai_error("credits used up", 402))
     with pytest.raises(openai.APIStatusError) as quota:
-        client.chat.completions.create(model="org/chat", messages=USER)  # type: ignore[arg-type]
+        client.chat.completions.create(model="org/chat", messages=USER)
     assert quota.value.status_code == 402 and quota.value.code == "insufficient_quota"
     router.script("POST", CHAT, openai_error("slow down", 429))
     with pytest.raises(openai.RateLimitError):
-        client.chat.completions.create(model="org/chat", messages=USER)  # type: ignore[arg-type]
+        client.chat.completions.create(model="org/chat", messages=USER)
 
 
 def test_failure_after_the_first_byte_is_one_error_event(
@@ -154,7 +154,7 @@ def test_failure_after_the_first_byte_is_one_error_event(
     client = openai.OpenAI(base_url=gateway.v1, api_key="x", max_retries=0, timeout=60)
     seen: list[str] = []
     with pytest.raises(openai.APIError, match="fell over"):
-        for event in client.chat.completions.create(model="org/chat", messages=USER, stream=True):  # type: ignore[arg-type]
+        for event in client.chat.completions.create(model="org/chat", messages=USER, stream=True):
             seen.extend(c.delta.content or "" for c in event.choices)
     assert "".join(seen) == "Hello"
 
@@ -340,9 +340,9 @@ def test_api_key_is_required_when_set(keyed_gateway: Gateway) -> None:
     assert_openai_error(body, "invalid_request_error", "invalid_api_key")
     wrong = openai.OpenAI(base_url=keyed_gateway.v1, api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
-        wrong.chat.completions.create(model="org/chat", messages=USER)  # type: ignore[arg-type]
+        wrong.chat.completions.create(model="org/chat", messages=USER)
     right = openai.OpenAI(base_url=keyed_gateway.v1, api_key="sk-gate", max_retries=0)
-    assert right.chat.completions.create(model="org/chat", messages=USER).choices  # type: ignore[arg-type]
+    assert right.chat.completions.create(model="org/chat", messages=USER).choices
 
 
 def test_health_needs_no_key_and_asks_no_upstream(

@@ -215,7 +215,10 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             resolve_base=inference_base,
         )
         model = cls.get_model(model)
-        messages = check_messages(messages, allow_empty=prompt is not None)
+        raw_prompt = kwargs.pop("raw_prompt", None)  # AsyncClient.complete: sent as it is
+        messages = check_messages(
+            messages, allow_empty=prompt is not None or raw_prompt is not None
+        )
         endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
         async with call_client(instance, call) as http:
             if endpoint is not None:
@@ -240,13 +243,15 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             template_model = model_data.get("id") if endpoint else model
             if template_model not in cls.model_data:
                 template_model = None
-            built = await cls._build_text_prompt(
-                http, template_model, model_data, messages, action == "continue", kwargs
-            )
+            if raw_prompt is None:
+                built = await cls._build_text_prompt(
+                    http, template_model, model_data, messages, action == "continue", kwargs
+                )
+            text = built.text if raw_prompt is None else str(raw_prompt)
             params = text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
             url = endpoint or f"{call.api_base}/models/{model}"
             chunks = generate_text(
-                http, url, model, built.text, params, stream, action == "continue", call.exchange
+                http, url, model, text, params, stream, action == "continue", call.exchange
             )
             # aclosing: closing this stream closes the inner ones now, before the session.
             async with aclosing(chunks):

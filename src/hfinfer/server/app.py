@@ -26,14 +26,22 @@ from starlette.routing import BaseRoute
 from .config import ServerConfig, load_config
 from .edge import json_response
 from .gateway import Gateway
-from .routes import chat, health, metrics, page, responses
+from .routes import chat, completions, health, images, metrics, models, page, render, responses
 
 __all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
 
 RouteGroup = Callable[[], list[BaseRoute]]
 
 #: The route groups of every gateway, in order.
-ROUTE_GROUPS: list[RouteGroup] = [chat.routes, health.routes, metrics.routes]
+ROUTE_GROUPS: list[RouteGroup] = [
+    chat.routes,
+    completions.routes,
+    render.routes,
+    images.routes,
+    models.routes,
+    health.routes,
+    metrics.routes,
+]
 #: The Responses API, and the chat page at ``/``.
 ROUTE_GROUPS += [responses.routes, page.routes]
 

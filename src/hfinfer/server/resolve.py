@@ -85,17 +85,22 @@ def _target(gateway: Gateway, entry: str) -> Target:
 def resolve_model(gateway: Gateway, name: str) -> tuple[Target, ...]:
     """The targets that serve ``name``, in the order to try them.
 
+    Aliases and the models of the config's upstreams are the owner's choice
+    and always served; the allow-list (when there is one) holds for the rest.
     Raises :class:`~hfinfer.server.errors.EdgeError`: 400 for a URL or a name
     that is no model id, 404 for a model outside the allow-list.
     """
     _refuse_url(name)
-    if not _allowed(gateway, name):
-        raise _not_found(name)
     alias = gateway.config.aliases.get(name)
     if alias is not None:
         return tuple(_target(gateway, entry) for entry in alias.use)
     target = _target(gateway, name)
-    if target.upstream == "router" and (len(name) > _MAX_NAME or not _HUB_ID.fullmatch(name)):
+    if target.upstream != "router":
+        listed = gateway.config.upstreams[target.upstream].models
+        if listed and target.model not in listed:
+            raise _not_found(name)
+        return (target,)
+    if len(name) > _MAX_NAME or not _HUB_ID.fullmatch(name):
         raise EdgeError(
             400,
             f"{name[:_MAX_NAME]!r} is not a model id: use 'org/name', optionally with "
@@ -103,6 +108,8 @@ def resolve_model(gateway: Gateway, name: str) -> tuple[Target, ...]:
             code="invalid_model",
             param="model",
         )
+    if not _allowed(gateway, name):
+        raise _not_found(name)
     return (target,)
 
 
