@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -367,3 +368,15 @@ async def test_the_markdown_renderer_makes_only_its_own_tags(
     assert found[2]["links"] == ["https://example.org/"]  # a bare link; the rest is text
     assert 'onmouseover="alert(1))' in found[2]["text"]
     assert found[8]["links"] == ["https://example.org/a?b=1&c="]
+
+
+def test_without_chromium_the_tests_skip_saying_how_to_install_it_but_fail_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        need_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        need_chromium()

@@ -518,7 +518,9 @@
       $("shell").classList.contains("sidebar-open") ? closeSidebar() : openSidebar()
     );
     $("scrim").addEventListener("click", closeSidebar);
-    $("set-key").addEventListener("click", () => askForKey(null));
+    $("set-key").addEventListener("click", async () => {
+      if (await askForKey(null)) loadModels(); // the list may have been refused without it
+    });
     $("key-form").addEventListener("submit", (event) => {
       event.preventDefault();
       closeKeyDialog($("key-input").value.trim() || null);
