@@ -503,3 +503,9 @@ def test_reasoning_streams_as_its_own_item_and_the_stream_helper_assembles_it(
     assert final.output[0].content is not None
     assert final.output[0].content[0].text == "Two and two."
     assert final.output_text == "4"
+
+
+@pytest.mark.parametrize("model", ["org/chat", "org/tgi"])  # relayed and bridged alike
+def test_max_output_tokens_over_the_gateways_bound_is_refused(gateway: Gateway, model: str) -> None:
+    with pytest.raises(openai.BadRequestError, match="limit of 32768"):
+        client_of(gateway).responses.create(model=model, input="Hi", max_output_tokens=10**6)

@@ -93,7 +93,30 @@ def parse_responses_request(body: bytes | Mapping[str, Any]) -> ResponsesRequest
     stream, store = _flag(data, "stream", False), _flag(data, "store", True)
     tools = _tools(data.get("tools"))
     options = _chat_options(data, tools)
-    echo = {
+    echo = _echo(data, options, tools, instructions=instructions, previous=previous, store=store)
+    return ResponsesRequest(
+        model=model,
+        messages=input_messages(data["input"]),
+        stream=stream,
+        instructions=instructions,
+        store=store,
+        previous_response_id=previous,
+        options=options,
+        echo=echo,
+    )
+
+
+def _echo(
+    data: Mapping[str, Any],
+    options: dict[str, Any],
+    tools: list[dict[str, Any]],
+    *,
+    instructions: str | None,
+    previous: str | None,
+    store: bool,
+) -> dict[str, Any]:
+    """The request's settings as the ``response`` object repeats them."""
+    return {
         "instructions": instructions,
         "max_output_tokens": options.get("max_tokens"),
         "metadata": _metadata(data.get("metadata")),
@@ -109,16 +132,6 @@ def parse_responses_request(body: bytes | Mapping[str, Any]) -> ResponsesRequest
         "truncation": "disabled",
         "user": _optional(data, "user", str),
     }
-    return ResponsesRequest(
-        model=model,
-        messages=input_messages(data["input"]),
-        stream=stream,
-        instructions=instructions,
-        store=store,
-        previous_response_id=previous,
-        options=options,
-        echo=echo,
-    )
 
 
 def _decode(body: bytes | Mapping[str, Any]) -> Mapping[str, Any]:

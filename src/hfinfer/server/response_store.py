@@ -38,7 +38,7 @@ CREATE INDEX IF NOT EXISTS gateway_responses_created ON gateway_responses (creat
 class StoredResponse:
     """One stored response: its chat ``transcript`` and the ``response`` object."""
 
-    transcript: list[dict[str, Any]]
+    transcript: list[Any]  # chat messages
     response: dict[str, Any]
 
 

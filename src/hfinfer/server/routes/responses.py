@@ -39,7 +39,7 @@ from ..errors import EdgeError, failure_of
 from ..exchange import Exchange
 from ..gateway import Gateway
 from ..resolve import Target, first_answer, resolve_model
-from ..response_store import ResponseStore
+from ..response_store import ResponseStore, StoredResponse
 from .common import call_options
 
 __all__ = ["routes"]
@@ -62,15 +62,15 @@ async def create_response(
         raise InvalidRequestError("model: a model name (a string) is required")
     exchange.model = model
     targets = resolve_model(gateway, model)
+    _check_limits(data, gateway)
     store = store_of(gateway)
     history = await _history(store, data.get("previous_response_id"))
+    transcript = history.transcript if history is not None else None
     try:
         parsed: ResponsesRequest | None = parse_responses_request(data)
         problem: InvalidRequestError | None = None
     except InvalidRequestError as exc:  # the router may still take it as it is
         parsed, problem = None, exc
-    if parsed is not None:
-        _check_limits(parsed, gateway)
     options = call_options(request, gateway)
 
     async def call(target: Target) -> RelayedResponse | ChatResponse | ChatStream:
@@ -78,7 +78,7 @@ async def create_response(
             return await target.client.relay_responses({**data, "model": target.model}, **options)
         if parsed is None:
             raise problem or InvalidRequestError("the request could not be read")
-        messages = parsed.chat_messages(history.transcript if history else None)
+        messages = parsed.chat_messages(transcript)
         chat: Any = target.client.chat
         return await chat(target.model, messages, stream=parsed.stream, **parsed.options, **options)
 
@@ -87,7 +87,19 @@ async def create_response(
     if isinstance(answer, RelayedResponse):
         return await _relayed(answer, data, gateway, exchange, store)
     assert parsed is not None
-    saver = _Saver(store, parsed, history.transcript if history else [])
+    return await _bridged(
+        answer, parsed, _Saver(store, parsed, transcript or []), gateway, exchange
+    )
+
+
+async def _bridged(
+    answer: ChatResponse | ChatStream,
+    parsed: ResponsesRequest,
+    saver: _Saver,
+    gateway: Gateway,
+    exchange: Exchange,
+) -> Any:
+    """A chat answer as the whole ``response`` object, or as a stream of its events."""
     encoder = ResponsesEncoder(parsed.model, parsed.echo, response_id=new_id("resp"))
     if isinstance(answer, ChatResponse):
         encoder.start()
@@ -110,7 +122,7 @@ def store_of(gateway: Gateway) -> ResponseStore | None:
 _STORES: dict[str, ResponseStore] = {}
 
 
-async def _history(store: ResponseStore | None, previous: Any) -> Any:
+async def _history(store: ResponseStore | None, previous: Any) -> StoredResponse | None:
     if previous is None:
         return None
     if not isinstance(previous, str) or not previous:
@@ -136,9 +148,10 @@ async def _history(store: ResponseStore | None, previous: Any) -> Any:
     return stored
 
 
-def _check_limits(parsed: ResponsesRequest, gateway: Gateway) -> None:
-    wanted, limit = parsed.options.get("max_tokens"), gateway.config.max_tokens
-    if wanted is not None and limit and wanted > limit:
+def _check_limits(data: dict[str, Any], gateway: Gateway) -> None:
+    """The gateway's bound on output tokens, for relayed and bridged requests alike."""
+    wanted, limit = data.get("max_output_tokens"), gateway.config.max_tokens
+    if isinstance(wanted, int) and limit and wanted > limit:
         raise EdgeError(400, f"max_output_tokens is over this gateway's limit of {limit}.",
                         code="max_tokens_too_large", param="max_output_tokens")  # fmt: skip
 
