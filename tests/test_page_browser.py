@@ -318,6 +318,18 @@ async def test_screenshots_at_phone_and_desktop_widths(
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
+    if phone:  # the drawer opens over the chat and closes on a tap beside it
+        await page.click("#toggle-sidebar")
+        await expect(page.locator("#scrim")).to_be_visible()
+        for _ in range(100):  # the drawer slides in (a 0.2 s transition)
+            drawer = await page.locator("#sidebar").bounding_box()
+            if drawer is not None and drawer["x"] >= 0:
+                break
+            await page.wait_for_timeout(100)
+        assert drawer is not None and drawer["x"] >= 0
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}-drawer.png"))
+        await page.mouse.click(viewport["width"] - 10, viewport["height"] // 2)
+        await expect(page.locator("#scrim")).to_be_hidden()
 
 
 UNSAFE = [
