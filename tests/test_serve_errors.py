@@ -277,15 +277,15 @@ def get(gateway: Gateway, path: str) -> tuple[int, dict[str, str], bytes]:
 def test_get_on_a_post_route_is_a_json_405(gateway: Gateway) -> None:
     status, headers, data = get(gateway, CHAT)
     body = json.loads(data)
-    assert status == 405
+    assert status == 405 and headers["x-request-id"]
     assert headers["content-type"].startswith("application/json")
     assert "POST" in body["error"]["message"]
     assert_openai_error(body, "invalid_request_error", "method_not_allowed")
 
 
 def test_unknown_route_is_a_json_404(gateway: Gateway) -> None:
-    status, _, body = post(gateway, "/v1/nothing-here", {})
-    assert status == 404
+    status, headers, body = post(gateway, "/v1/nothing-here", {})
+    assert status == 404 and headers["x-request-id"]
     assert_openai_error(body, "invalid_request_error", "unknown_route")
 
 
@@ -349,8 +349,8 @@ def test_health_needs_no_key_and_asks_no_upstream(
     keyed_gateway: Gateway, router: FakeRouter
 ) -> None:
     before = len(router.requests)
-    status, _, data = get(keyed_gateway, "/health")
-    assert status == 200 and json.loads(data) == {"status": "ok"}
+    status, headers, data = get(keyed_gateway, "/health")
+    assert status == 200 and json.loads(data) == {"status": "ok"} and headers["x-request-id"]
     assert len(router.requests) == before
 
 

@@ -377,3 +377,19 @@ def test_completion_refuses_what_it_cannot_do(gateway: Gateway) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client_for(gateway).completions.create(model="org/tgi-m", prompt=["a", "b"])
     assert caught.value.body["param"] == "prompt"
+
+
+# -- workers ------------------------------------------------------------------------
+
+
+def test_workers_serve_the_same_port(router: FakeRouter, tmp_path: Path) -> None:
+    started = _start(router, tmp_path, ["--workers", "2"])
+    try:
+        client = client_for(started)
+        for _ in range(4):
+            reply = client.chat.completions.create(model="org/chat", messages=USER)
+            assert reply.choices[0].message.content == "Hello there!"
+        assert started.output().count("Started server process") == 2
+    finally:
+        started.stop()
+    assert started.process.returncode is not None

@@ -89,8 +89,14 @@ __all__ = ["serve"]
 def serve(config_file: Path | None, models: tuple[str, ...], no_bill_to: bool, log_level: str,
           **options: Any) -> None:  # fmt: skip
     """Serve Hugging Face models behind OpenAI's API (/v1/chat/completions, ...)."""
-    from ..server.app import OPTIONS_ENV
-    from ..server.config import load_config
+    try:
+        from ..server.app import OPTIONS_ENV
+        from ..server.config import load_config
+        from ..server.gateway import check_upstreams
+    except ImportError as exc:  # the server extra is not installed
+        raise click.UsageError(
+            f"hfinfer serve needs the server extra ({exc}): pip install 'hfinfer[server]'"
+        ) from None
 
     if models:
         options["models"] = [m.strip() for spec in models for m in spec.split(",") if m.strip()]
@@ -99,6 +105,7 @@ def serve(config_file: Path | None, models: tuple[str, ...], no_bill_to: bool, l
     try:
         config = load_config(config_file).with_options(**options)
         config.check_exposure()
+        check_upstreams(config)
     except HFInferenceError as exc:
         raise click.UsageError(str(exc)) from None
     given = {k: v for k, v in options.items() if v is not None}

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from ..protocol.openai_wire import decode_json_body, encode_json, error_event
 from .auth import authorize
 from .errors import EdgeError, failure_of
-from .exchange import Exchange
+from .exchange import Exchange, new_request_id
 from .gateway import Gateway
 
 __all__ = ["EventStream", "endpoint", "json_response", "read_json"]
@@ -28,9 +28,12 @@ JSON = "application/json"
 def json_response(
     body: bytes | Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    """A JSON answer (``body`` already encoded, or an object to encode)."""
+    """A JSON answer (``body`` already encoded, or an object to encode), with a fresh
+    ``x-request-id`` unless ``headers`` give one (:func:`endpoint` sets the exchange's)."""
     content = body if isinstance(body, bytes) else encode_json(body)
-    return Response(content, status, headers, media_type=JSON)
+    response = Response(content, status, headers, media_type=JSON)
+    response.headers.setdefault("x-request-id", new_request_id())
+    return response
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -145,9 +148,9 @@ def endpoint(route: str, handler: Handler) -> Callable[[Request], Awaitable[Any]
         except Exception as exc:
             response = error_response(exc, exchange)
         if isinstance(response, EventStream):
-            response.headers.setdefault("x-request-id", exchange.request_id)
+            response.headers["x-request-id"] = exchange.request_id
             return response
-        response.headers.setdefault("x-request-id", exchange.request_id)
+        response.headers["x-request-id"] = exchange.request_id
         exchange.status = response.status_code
         gateway.record(exchange)
         return response

@@ -15,7 +15,7 @@ from .exchange import Exchange
 from .images import ImageStore
 from .metrics import Metrics
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "check_upstreams"]
 
 access_logger = logging.getLogger("hfinfer.server.access")
 _encode_line = msgspec.json.Encoder().encode
@@ -50,6 +50,13 @@ class Gateway:
         if access_logger.isEnabledFor(logging.INFO):
             line = _encode_line(exchange.log_fields(with_prompts=self.config.log_prompts))
             access_logger.info("%s", line.decode())
+
+
+def check_upstreams(config: ServerConfig) -> None:
+    """Make the upstreams' clients once (no I/O), so a route this version of the
+    client does not know fails at start, with its message, not in a worker."""
+    for upstream in config.upstreams.values():
+        _upstream_client(upstream.api_base, upstream.api_key, upstream.route)
 
 
 def _upstream_client(api_base: str, api_key: str | None, route: str) -> AsyncClient:

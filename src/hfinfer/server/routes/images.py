@@ -14,7 +14,7 @@ from ...protocol.openai_wire import ImageRequest, parse_image_request
 from ...types import ImageResponse
 from ..edge import endpoint, json_response, read_json
 from ..errors import EdgeError
-from ..exchange import Exchange
+from ..exchange import Exchange, new_request_id
 from ..gateway import Gateway
 from ..resolve import Target, first_answer, resolve_model
 from .common import call_options
@@ -78,7 +78,8 @@ async def image_file(request: Request) -> Response:
                           "code": "image_not_found"}}  # fmt: skip
         return json_response(body, 404, {"x-should-retry": "false"})
     content, media_type = found
-    return Response(content, media_type=media_type, headers={"cache-control": "private"})
+    headers = {"cache-control": "private", "x-request-id": new_request_id()}
+    return Response(content, media_type=media_type, headers=headers)
 
 
 def routes() -> list[BaseRoute]:

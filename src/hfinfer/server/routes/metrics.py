@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..auth import authorize
 from ..edge import error_response
-from ..exchange import Exchange
+from ..exchange import Exchange, new_request_id
 from ..gateway import Gateway
 from ..metrics import CONTENT_TYPE_LATEST
 
@@ -22,7 +22,8 @@ async def metrics(request: Request) -> Response:
         authorize(request, gateway.config)
     except Exception as exc:
         return error_response(exc, Exchange("metrics"))
-    return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    headers = {"x-request-id": new_request_id()}
+    return Response(gateway.metrics.render(), headers=headers, media_type=CONTENT_TYPE_LATEST)
 
 
 def routes() -> list[BaseRoute]:
