@@ -162,6 +162,8 @@ async def open_page(browser: Browser, gateway: Gateway, **context: Any) -> Page:
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     await page.goto(f"{gateway.url}/")
     await expect(page.locator("#key-dialog")).to_be_visible()
@@ -169,6 +171,7 @@ async def open_page(browser: Browser, gateway: Gateway, **context: Any) -> Page:
     await page.click("#key-save")
     await expect(page.locator("#model option[value='org/chat']")).to_have_count(1)
     page.errors = errors  # type: ignore[attr-defined]
+    page.requested = requested  # type: ignore[attr-defined]
     return page
 
 
@@ -197,6 +200,10 @@ async def test_it_loads_asks_for_the_key_and_lists_models(
         "together · $0.20 in / $0.60 out per 1M tokens · 131k context · tools"
     )
     assert page.errors == []  # type: ignore[attr-defined]
+    # Nothing is fetched from anywhere but the gateway (no CDN, no fonts).
+    requested: list[str] = page.requested  # type: ignore[attr-defined]
+    assert [url for url in requested if not url.startswith((gateway.url, "data:"))] == []
+    assert f"{gateway.url}/page/app.js" in requested
 
 
 async def test_an_answer_streams_with_reasoning_apart_and_markdown_rendered(

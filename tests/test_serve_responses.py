@@ -509,3 +509,31 @@ def test_reasoning_streams_as_its_own_item_and_the_stream_helper_assembles_it(
 def test_max_output_tokens_over_the_gateways_bound_is_refused(gateway: Gateway, model: str) -> None:
     with pytest.raises(openai.BadRequestError, match="limit of 32768"):
         client_of(gateway).responses.create(model=model, input="Hi", max_output_tokens=10**6)
+
+
+async def test_the_async_client_streams_and_image_parts_reach_the_chat_request(
+    bridging: Gateway, router: FakeRouter
+) -> None:
+    client = openai.AsyncOpenAI(base_url=bridging.v1, api_key="unused", max_retries=0, timeout=60)
+    image = "data:image/png;base64,iVBORw0KGgo="
+    content = [
+        {"type": "input_text", "text": "What is this?"},
+        {"type": "input_image", "image_url": image, "detail": "low"},
+    ]
+    async with client:
+        stream = await client.responses.create(
+            model="org/chat", input=[{"role": "user", "content": content}], stream=True
+        )
+        events = [event async for event in stream]
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == "Hello there!"
+    sent = router.last("POST", "/v1/chat/completions").json()["messages"]
+    assert sent == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": image, "detail": "low"}},
+            ],
+        }
+    ]
