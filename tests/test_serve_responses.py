@@ -537,3 +537,25 @@ async def test_the_async_client_streams_and_image_parts_reach_the_chat_request(
             ],
         }
     ]
+
+
+@pytest.mark.parametrize("how", ["stream ends early", "connection breaks"])
+def test_a_relayed_stream_cut_short_ends_with_an_error_event(
+    gateway: Gateway, router: FakeRouter, how: str
+) -> None:
+    frames = [
+        f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode()
+        for e in router_events({"model": "org/chat", "input": "Hi"})
+    ]
+    if how == "stream ends early":
+        reply = Reply(200, {"content-type": "text/event-stream"}, chunks=frames[:5])
+    else:
+        cut = sum(len(f) for f in frames[:5]) + 40  # inside the sixth event
+        reply = Reply(200, {"content-type": "text/event-stream"}, chunks=frames, cut_after=cut)
+    router.script("POST", "/v1/responses", reply)
+    events = list(client_of(gateway).responses.create(model="org/chat", input="Hi", stream=True))
+    assert [e.type for e in events[:5]] == [
+        json.loads(f.split(b"data: ")[1])["type"] for f in frames[:5]
+    ]
+    assert events[-1].type == "error" and events[-1].sequence_number == 5
+    assert len(events) == 6 and events[-1].message

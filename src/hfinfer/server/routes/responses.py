@@ -44,7 +44,8 @@ from .common import call_options
 
 __all__ = ["routes"]
 
-_FINAL_EVENTS = (b'"response.completed"', b'"response.incomplete"')
+#: The events that end a response (``error`` ends the stream, without a response).
+_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 #: ``HFINFER_RESPONSES_RELAY=0`` bridges router-served models over chat too (read
@@ -235,8 +236,11 @@ async def _relayed(
     keep = store if data.get("store", True) is not False else None
     if answer.chunks is None:
         body = answer.body or b""
-        with contextlib.suppress(orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-            await _keep_relayed(keep, data, orjson.loads(body))
+        with contextlib.suppress(orjson.JSONDecodeError):
+            whole = orjson.loads(body)
+            if isinstance(whole, dict):
+                _note_relayed_usage(exchange, whole)
+                await _keep_relayed(keep, data, whole)
         return Response(body, answer.status, headers, media_type=answer.content_type or None)
     exchange.first_token()
     events = _relayed_events(answer, exchange, keep, data)
@@ -277,13 +281,37 @@ async def _relayed_events(
         return
     finally:
         await answer.aclose()
-    if store is not None and any(kind in last[:200] for kind in _FINAL_EVENTS):
-        with contextlib.suppress(orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-            event = orjson.loads(last)
-            usage = event["response"].get("usage") or {}
-            exchange.prompt_tokens = usage.get("input_tokens")
-            exchange.completion_tokens = usage.get("output_tokens")
-            await _keep_relayed(store, data, event["response"])
+    final = _final_response(last)
+    if final is None:
+        # Never a silently cut answer: a stream that stopped short ends with an error event.
+        exchange.status, exchange.error_code = 502, "upstream_stream_cut"
+        message = "The router's event stream ended before the response was complete."
+        yield encode_sse(_error_event(message, 502, last))
+        return
+    _note_relayed_usage(exchange, final)
+    await _keep_relayed(store, data, final)
+
+
+def _final_response(payload: bytes) -> dict[str, Any] | None:
+    """The ``response`` of a last event that ends a response (completed, incomplete,
+    failed), ``{}`` for an ``error`` event, ``None`` when the stream stopped short."""
+    try:
+        event = orjson.loads(payload) if payload else None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    if event.get("type") == "error":
+        return {}
+    response = event.get("response")
+    return response if event.get("type") in _FINAL_EVENTS and isinstance(response, dict) else None
+
+
+def _note_relayed_usage(exchange: Exchange, response: dict[str, Any]) -> None:
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        exchange.prompt_tokens = usage.get("input_tokens")
+        exchange.completion_tokens = usage.get("output_tokens")
 
 
 def _error_event(message: str, status: int, last: bytes) -> dict[str, Any]:
