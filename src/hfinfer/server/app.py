@@ -21,7 +21,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import ServerConfig, load_config
 from .edge import json_response
@@ -63,11 +64,60 @@ def create_app(config: ServerConfig, *, extra_groups: Sequence[RouteGroup] = ())
             yield
 
     routes = [route for group in (*ROUTE_GROUPS, *extra_groups) for route in group()]
-    handlers: dict[Any, Any] = {404: _not_found, 405: _method_not_allowed}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = GatewayApp(routes=[*routes, *_method_refusals(routes)], lifespan=lifespan)
+    app.router.default = _unknown_route
+    return app
 
 
-async def _not_found(request: Request, exc: Exception) -> Response:
+class GatewayApp(Starlette):
+    """Starlette without its default middleware: the router alone.
+
+    Starlette's error middlewares wrap ``send``, which costs a call per streamed
+    event; here each route answers its own errors (:class:`~.edge.Endpoint`),
+    an unknown path gets :func:`_unknown_route` and a known path with another
+    method a route of :func:`_method_refusals`, so nothing is lost.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.router
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method_refusals(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """For each path, a route answering the methods it does not take with a JSON 405."""
+    allowed: dict[str, set[str]] = {}
+    for route in routes:
+        if isinstance(route, Route) and route.methods:
+            allowed.setdefault(route.path, set()).update(route.methods)
+    return [
+        Route(
+            path, _MethodNotAllowed(sorted(methods - {"HEAD"})), methods=sorted(_METHODS - methods)
+        )
+        for path, methods in allowed.items()
+        if _METHODS - methods
+    ]
+
+
+async def _unknown_route(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    response = await _not_found(Request(scope), None)
+    await response(scope, receive, send)
+
+
+class _MethodNotAllowed:
+    def __init__(self, allowed: list[str]) -> None:
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exc = HTTPException(405, headers={"Allow": ", ".join(self.allowed)})
+        response = await _method_not_allowed(Request(scope), exc)
+        await response(scope, receive, send)
+
+
+async def _not_found(request: Request, exc: Exception | None) -> Response:
     body = {
         "error": {
             "message": f"No route {request.method} {request.url.path}. The gateway "

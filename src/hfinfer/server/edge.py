@@ -20,7 +20,7 @@ from .errors import EdgeError, failure_of
 from .exchange import Exchange, new_request_id
 from .gateway import Gateway
 
-__all__ = ["EventStream", "endpoint", "json_response", "read_json"]
+__all__ = ["Endpoint", "EventStream", "endpoint", "json_response", "read_json"]
 
 JSON = "application/json"
 
@@ -135,25 +135,38 @@ def stream_error(exc: BaseException, exchange: Exchange) -> bytes:
 Handler = Callable[[Request, Gateway, Exchange], Awaitable[Response | EventStream]]
 
 
-def endpoint(route: str, handler: Handler) -> Callable[[Request], Awaitable[Any]]:
-    """``handler`` behind the API-key check, with a request id, OpenAI-shaped errors
-    and one access-log line (written when a stream ends, for streams)."""
+class Endpoint:
+    """A route's ASGI app: ``handler`` behind the API-key check, with a request id,
+    OpenAI-shaped errors and one access-log line (written when a stream ends, for
+    streams). An ASGI app rather than a Starlette request function, so nothing
+    wraps ``send`` between a stream's events and the server."""
 
-    async def run(request: Request) -> Response | EventStream:
+    def __init__(self, route: str, handler: Handler) -> None:
+        self.route = route
+        self.handler = handler
+        self.__name__ = f"{route}_endpoint"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.answer(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def answer(self, request: Request) -> Response | EventStream:
+        """The response to ``request`` (errors included: this never raises)."""
         gateway: Gateway = request.app.state.gateway
-        exchange = Exchange(route)
+        exchange = Exchange(self.route)
         try:
             authorize(request, gateway.config)
-            response = await handler(request, gateway, exchange)
+            response = await self.handler(request, gateway, exchange)
         except Exception as exc:
             response = error_response(exc, exchange)
-        if isinstance(response, EventStream):
-            response.headers["x-request-id"] = exchange.request_id
-            return response
         response.headers["x-request-id"] = exchange.request_id
+        if isinstance(response, EventStream):
+            return response  # it records the exchange when it ends
         exchange.status = response.status_code
         gateway.record(exchange)
         return response
 
-    run.__name__ = f"{route}_endpoint"
-    return run
+
+def endpoint(route: str, handler: Handler) -> Endpoint:
+    """The ASGI app of ``handler`` for a ``Route`` (see :class:`Endpoint`)."""
+    return Endpoint(route, handler)
