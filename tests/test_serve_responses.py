@@ -448,7 +448,7 @@ def test_previous_response_id_continues_a_stored_conversation(
 
 
 def test_a_previous_response_id_without_a_store_is_refused_saying_so(bridging: Gateway) -> None:
-    with pytest.raises(openai.BadRequestError, match="--log-db") as caught:
+    with pytest.raises(openai.BadRequestError, match="log database") as caught:
         client_of(bridging).responses.create(
             model="org/chat", input="Hi", previous_response_id="resp_123"
         )

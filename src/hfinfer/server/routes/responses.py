@@ -4,7 +4,7 @@ Router-served models are relayed to the router's own ``/v1/responses`` (its
 events and ids as they come); every other upstream (TGI, Inference Endpoints,
 OpenAI-compatible servers of the config) is bridged over hfinfer's chat
 (:mod:`hfinfer.protocol.openai_responses`). ``previous_response_id`` is
-answered from the gateway's store (``--log-db``); such a request is bridged
+answered from the gateway's store (in its log database, ``log_db``); such a request is bridged
 for every upstream, since the transcript lives here. ``GET`` and ``DELETE
 /v1/responses/{id}`` read and forget stored responses.
 """
@@ -132,7 +132,8 @@ async def _history(store: ResponseStore | None, previous: Any) -> StoredResponse
         raise EdgeError(
             400,
             "previous_response_id needs the gateway's response store, and this gateway has "
-            "none: start `hfinfer serve` with --log-db FILE, or send the whole conversation "
+            'none: give it a log database (log_db = "FILE" in the config file\'s [server] '
+            "table), or send the whole conversation "
             "as input items (with store: false).",
             code="response_store_disabled",
             param="previous_response_id",
@@ -343,7 +344,7 @@ async def _stored_or_404(request: Request, gateway: Gateway) -> Any:
     store = store_of(gateway)
     stored = await store.load(response_id) if store is not None else None
     if stored is None:
-        where = "" if store is not None else " (this gateway keeps none: see --log-db)"
+        where = "" if store is not None else " (this gateway keeps none: it has no log_db)"
         raise EdgeError(404, f"No stored response {response_id!r}{where}.",
                         code="response_not_found", param="response_id")  # fmt: skip
     return stored
