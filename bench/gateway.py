@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -429,6 +430,8 @@ def main() -> None:
     if args.quick:
         args.duration, args.repeats = 2.0, 1
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    # A terminated run still stops the processes it started (the finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         folder = Path(tmp)
