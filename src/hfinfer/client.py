@@ -41,6 +41,7 @@ from .types import (
     ImageResponse,
     Messages,
     Reasoning,
+    RelayedResponse,
     RenderedPrompt,
     RouterModel,
     ToolCall,
@@ -461,6 +462,22 @@ class AsyncClient:
             raise
         return result
 
+    async def relay_responses(
+        self, body: dict[str, Any], *, api_key: str | None = None, bill_to: str | None = None
+    ) -> RelayedResponse:
+        """Send a Responses API body (``POST /v1/responses``) to the router as it is.
+
+        Only the router serves that API; a client of another route raises
+        :class:`~hfinfer.errors.InvalidRequestError`. Returns the router's
+        answer as bytes (:class:`~hfinfer.types.RelayedResponse`),
+        once its head arrived; errors are hfinfer's usual ones.
+        """
+        if self.route != "router":
+            raise InvalidRequestError("Only the router serves the Responses API; this client "
+                                      f"speaks {self.route!r}")  # fmt: skip
+        from .providers.hf_responses import relay_responses
+
+        return await relay_responses(self._provider, body, api_key=api_key, bill_to=bill_to)
 
 def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:
     from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used

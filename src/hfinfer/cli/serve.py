@@ -90,7 +90,7 @@ def serve(config_file: Path | None, models: tuple[str, ...], no_bill_to: bool, l
           **options: Any) -> None:  # fmt: skip
     """Serve Hugging Face models behind OpenAI's API (/v1/chat/completions, ...)."""
     try:
-        from ..server.app import OPTIONS_ENV, run
+        from ..server.app import OPTIONS_ENV
         from ..server.config import load_config
         from ..server.gateway import check_upstreams
     except ImportError as exc:  # the server extra is not installed
@@ -116,4 +116,6 @@ def serve(config_file: Path | None, models: tuple[str, ...], no_bill_to: bool, l
         f"({config.workers} worker{'s' if config.workers > 1 else ''})",
         err=True,
     )
-    run(config.host, config.port, config.workers, log_level)
+    from ..server.runner import run_uvicorn
+
+    run_uvicorn(config.host, config.port, config.workers, log_level)

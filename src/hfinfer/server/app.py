@@ -28,16 +28,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .config import ServerConfig, load_config
 from .edge import json_response
 from .gateway import Gateway
-from .routes import chat, completions, health, images, metrics, models, render
+from .routes import chat, completions, health, images, metrics, models, page, render, responses
 
-__all__ = [
-    "OPTIONS_ENV",
-    "ROUTE_GROUPS",
-    "RouteGroup",
-    "app_from_environment",
-    "create_app",
-    "run",
-]
+__all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
 
 RouteGroup = Callable[[], list[BaseRoute]]
 
@@ -51,6 +44,8 @@ ROUTE_GROUPS: list[RouteGroup] = [
     health.routes,
     metrics.routes,
 ]
+#: The Responses API, and the chat page at ``/``.
+ROUTE_GROUPS += [responses.routes, page.routes]
 
 #: How ``hfinfer serve`` hands its options to uvicorn's worker processes.
 OPTIONS_ENV = "HFINFER_SERVE_OPTIONS"
@@ -178,20 +173,3 @@ def _log_access_to_stderr() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-
-
-def run(host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve :func:`app_from_environment` on uvicorn until interrupted (the options
-    are in :data:`OPTIONS_ENV`, so that every worker process reads the same)."""
-    import uvicorn
-
-    uvicorn.run(
-        "hfinfer.server.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,  # the gateway writes its own, one structured line per request
-        timeout_graceful_shutdown=10,
-    )
