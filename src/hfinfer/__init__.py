@@ -33,6 +33,7 @@ from .prompts.families import (
 )
 from .providers.base import AsyncGeneratorProvider, ProviderModelMixin
 from .types import (
+    ChoiceChunk,
     Chunk,
     FinishReason,
     ImageResponse,
@@ -45,7 +46,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, ChatResponse, ChatStream, chat
+    from .client import AsyncClient, ChatChoice, ChatResponse, ChatStream, chat
     from .prompts.chat_template import render_chat_template
     from .prompts.select import get_inputs
     from .providers.hf_inference import HuggingFaceInference
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 # rest of the package together, and `import hfinfer` should stay quick.
 _LAZY = {
     "AsyncClient": "hfinfer.client",
+    "ChatChoice": "hfinfer.client",
     "ChatResponse": "hfinfer.client",
     "ChatStream": "hfinfer.client",
     "HuggingFaceInference": "hfinfer.providers.hf_inference",
@@ -84,8 +86,10 @@ __all__ = [
     "AsyncClient",
     "AsyncGeneratorProvider",
     "AuthenticationError",
+    "ChatChoice",
     "ChatResponse",
     "ChatStream",
+    "ChoiceChunk",
     "Chunk",
     "FinishReason",
     "HFInferenceError",

@@ -1,12 +1,16 @@
 """Chat without caring which route serves the model: :class:`AsyncClient` and :func:`chat`.
 
-The route is chosen per client: the Inference Providers router
+The route is chosen per client, in one place (:func:`hfinfer.hosts.decide_route`):
+the Inference Providers router
 (:class:`~hfinfer.providers.hf_router.HuggingFaceRouter`, chat completions,
 the server applies the chat template) unless ``api_base`` names another
-server, which is then spoken to with the text-generation protocol
-(:class:`~hfinfer.providers.hf_inference.HuggingFaceInference`: a dedicated
-Inference Endpoint, a text-generation-inference server, or the router's own
-``/hf-inference`` text-generation route). ``route=`` overrides the choice.
+server. Hugging Face's own text-generation route (``/hf-inference``) speaks
+text generation by model id; any other server (an Inference Endpoint, or one
+of the user's own: llama.cpp, vLLM, ollama, TGI) speaks OpenAI's chat
+protocol or TGI's, found out once per base (``GET /v1/models``, else ``GET
+/info``) or named with ``route="openai"`` / ``route="tgi"``. A server of the
+user's own gets no Hub request, the model name as given and only the key
+passed for it.
 
 Both faces follow OpenAI's client: awaiting ``chat(...)`` gives a whole
 :class:`ChatResponse`; with ``stream=True`` it gives a :class:`ChatStream`,
@@ -29,10 +33,16 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, overload
 
+from .config import ClientSettings, hub_endpoint
+from .config import inference_base as resolve_inference_base
 from .config import router_url as resolve_router_url
-from .errors import InvalidRequestError
+from .errors import ROUTER_HF_INFERENCE, HFInferenceError, InvalidRequestError, ModelNotFoundError
+from .hosts import Route as Target
+from .hosts import decide_route
+from .providers.discovery import ServerInfo, known_servers
 from .providers.hf_router import HuggingFaceRouter
 from .types import (
+    ChoiceChunk,
     Chunk,
     FinishReason,
     ImageResponse,
@@ -43,9 +53,31 @@ from .types import (
     Usage,
 )
 
-__all__ = ["AsyncClient", "ChatResponse", "ChatStream", "chat", "choose_route"]
+__all__ = ["AsyncClient", "ChatChoice", "ChatResponse", "ChatStream", "chat", "choose_route"]
 
-Route = Literal["auto", "router", "tgi"]
+Route = Literal["auto", "router", "openai", "tgi"]
+
+
+@dataclass
+class ChatChoice:
+    """One of the answers of a call that asked for several (``n > 1``)."""
+
+    index: int
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        """Take one piece of this answer."""
+        if isinstance(chunk, str):
+            self.text += chunk
+        elif isinstance(chunk, Reasoning):
+            self.reasoning += chunk.token or ""
+        elif isinstance(chunk, ToolCalls):
+            self.tool_calls += chunk.calls
+        elif isinstance(chunk, FinishReason):
+            self.finish_reason = chunk.reason
 
 
 @dataclass
@@ -55,8 +87,9 @@ class ChatResponse:
     ``text`` is the answer, ``reasoning`` the model's reasoning (kept apart),
     ``tool_calls`` the complete tool calls, ``finish_reason`` OpenAI's word
     (``"stop"``, ``"length"``, ``"tool_calls"``...), ``images`` any generated
-    images, ``route`` which route answered (``"router"`` or ``"tgi"``).
-    ``str(response)`` is the text.
+    images, ``route`` which route answered (``"router"``, ``"openai"`` or
+    ``"tgi"``). With ``n > 1``, :attr:`choices` holds every answer (the fields
+    above are the first's). ``str(response)`` is the text.
     """
 
     model: str
@@ -67,9 +100,16 @@ class ChatResponse:
     usage: Usage | None = None
     finish_reason: str | None = None
     images: list[ImageResponse] = field(default_factory=list)
+    others: dict[int, ChatChoice] = field(default_factory=dict, repr=False)
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def choices(self) -> list[ChatChoice]:
+        """Every answer, by index: the first (this response's own fields), then the rest."""
+        first = ChatChoice(0, self.text, self.reasoning, self.tool_calls, self.finish_reason)
+        return [first, *(self.others[i] for i in sorted(self.others))]
 
     def add(self, chunk: Chunk) -> None:
         """Take one chunk of the stream into the response."""
@@ -85,6 +125,11 @@ class ChatResponse:
             self.finish_reason = chunk.reason
         elif isinstance(chunk, ImageResponse):
             self.images.append(chunk)
+        elif isinstance(chunk, ChoiceChunk):
+            choice = self.others.get(chunk.index) or self.others.setdefault(
+                chunk.index, ChatChoice(chunk.index)
+            )
+            choice.add(chunk.chunk)
 
 
 class ChatStream:
@@ -138,22 +183,32 @@ class ChatStream:
         await self.aclose()
 
 
-def choose_route(api_base: str | None, router: str) -> Literal["router", "tgi"]:
-    """``"router"`` when ``api_base`` is unset or is the router itself (with or
-    without ``/v1``), else ``"tgi"``: any other base speaks text generation."""
-    if api_base is None:
-        return "router"
-    base = api_base.rstrip("/")
-    return "router" if base in (router, f"{router}/v1") else "tgi"
+def choose_route(api_base: str | None, router: str, route: str | None = None) -> str:
+    """The route a call takes: ``"router"``, ``"openai"``, ``"tgi"``, or ``"auto"``
+    when the server at ``api_base`` must be asked which protocol it speaks."""
+    return _decide(api_base, route, router).name
+
+
+def _decide(api_base: str | None, route: str | None, router: str) -> Target:
+    try:
+        inference = resolve_inference_base()
+    except HFInferenceError:  # a retired HFINFER_API_BASE: refused when it is used
+        inference = ROUTER_HF_INFERENCE
+    return decide_route(
+        api_base, route, router=router, inference_base=inference, trusted=(hub_endpoint(),)
+    )
 
 
 class AsyncClient:
-    """Chat with any model on Hugging Face, through whichever route serves it.
+    """Chat with any model on Hugging Face or on a server of your own.
 
-    Arguments: ``api_key`` (else ``HF_TOKEN``...), ``api_base`` (a
-    text-generation server; leave it out for the router), ``router_url``
-    (else ``HF_ROUTER_URL``), ``proxy``, ``max_retries``, and ``route``
-    (``"auto"``, ``"router"`` or ``"tgi"``). Use ``async with AsyncClient()
+    Arguments: ``api_key`` (else ``HF_TOKEN``... for Hugging Face; for a server
+    of your own, its key, sent there only), ``api_base`` (leave it out for the
+    router; any OpenAI-compatible or text-generation-inference server, with or
+    without ``/v1``), ``router_url`` (else ``HF_ROUTER_URL``), ``proxy``,
+    ``max_retries``, and ``route``: ``None``/``"auto"`` (decided from
+    ``api_base``, asking a server of your own once which protocol it speaks),
+    ``"router"``, ``"openai"`` or ``"tgi"``. Use ``async with AsyncClient()
     as client:`` to share one connection pool across calls; without it,
     each call opens and closes its own.
     """
@@ -166,29 +221,45 @@ class AsyncClient:
         router_url: str | None = None,
         proxy: str | None = None,
         max_retries: int | None = None,
-        route: Route = "auto",
+        route: Route | None = None,
     ) -> None:
-        if route not in ("auto", "router", "tgi"):
-            raise InvalidRequestError(f"route must be 'auto', 'router' or 'tgi', got {route!r}")
         self.router_url = resolve_router_url(router_url)
         self.api_base = api_base
-        self.route: Literal["router", "tgi"] = (
-            choose_route(api_base, self.router_url) if route == "auto" else route
-        )
-        options: dict[str, Any] = {"api_key": api_key, "proxy": proxy, "max_retries": max_retries}
-        self._provider: Any
-        if self.route == "router":
-            self._provider = HuggingFaceRouter(api_base=api_base or self.router_url, **options)
+        self._target = _decide(api_base, route, self.router_url)
+        self.route: str = self._target.name
+        self._options: dict[str, Any] = {
+            "api_key": api_key,
+            "proxy": proxy,
+            "max_retries": max_retries,
+        }
+        self._server: ServerInfo | None = None
+        self._opened = False
+        self._provider: Any = None
+        if self._target.protocol is not None:
+            self._provider = self._make_provider(self._target.protocol)
+
+    def _make_provider(self, protocol: str) -> Any:
+        target, options = self._target, self._options
+        provider: Any
+        if protocol == "openai":
+            provider = HuggingFaceRouter(api_base=target.base, **options)
         else:
             from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used
 
-            self._provider = HuggingFaceInference(api_base=api_base, **options)
+            # By model id on Hugging Face's route; else the server's URL is the model
+            # (TGI serves one), and a key given for it is sent there only.
+            provider = HuggingFaceInference(api_base=target.base, **options)
+        if target.hf:
+            provider._hf_bases = (self.router_url,)
+        return provider
 
     def __repr__(self) -> str:
         return f"AsyncClient(route={self.route!r}, provider={self._provider!r})"
 
     async def __aenter__(self) -> AsyncClient:
-        await self._provider.__aenter__()
+        if self._provider is not None:
+            await self._provider.__aenter__()
+        self._opened = True
         return self
 
     async def __aexit__(
@@ -201,7 +272,49 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close the connection pool (when the client was opened with ``async with``)."""
-        await self._provider.aclose()
+        self._opened = False
+        if self._provider is not None:
+            await self._provider.aclose()
+
+    async def _server_info(self) -> ServerInfo:
+        """What the server at ``api_base`` speaks and serves (asked once per base)."""
+        if self._server is None:
+            settings = ClientSettings.resolve(
+                api_key=self._options["api_key"],
+                proxy=self._options["proxy"],
+                server=None if self._target.hf else self._target.base,
+            )
+            self._server = await known_servers.get(self._target.base, settings)
+        return self._server
+
+    async def _ready(self, model: str) -> tuple[Any, str]:
+        """The provider for this client's server (asking which protocol it speaks, the
+        first time), and the model name to send."""
+        target = self._target
+        if self._provider is None:
+            protocol = (await self._server_info()).protocol
+            self._provider = self._make_provider(protocol)
+            self.route = protocol
+            if self._opened:
+                await self._provider.__aenter__()
+        if target.kind in ("own", "endpoint") and self.route == "tgi":
+            return self._provider, target.base  # TGI serves one model, found at the URL
+        if not model and target.kind in ("own", "endpoint"):
+            served = (await self._server_info()).models
+            if not served:
+                raise InvalidRequestError(
+                    f"Name the model to ask: the server at {target.base} lists none."
+                )
+            model = served[0]
+        return self._provider, model
+
+    def _not_served(self, exc: ModelNotFoundError, model: str) -> ModelNotFoundError:
+        """A server of the user's own that lacks ``model``: say what it does serve."""
+        served = self._server.models if self._server is not None else ()
+        if self._target.kind != "own" or not served:
+            return exc
+        names = ", ".join(served[:20])
+        return ModelNotFoundError(f"{exc} The server serves: {names}.", model=model)
 
     @overload
     async def chat(
@@ -222,20 +335,29 @@ class AsyncClient:
         ``stream=True`` returns a :class:`ChatStream` to iterate. Keywords go to
         the provider's ``create_async_generator``: ``max_tokens``,
         ``temperature``, ``provider`` (router), ``tools``, ``response_format``,
-        ``seed``, ... Raises subclasses of :class:`~hfinfer.errors.HFInferenceError`.
+        ``seed``, ``n``, engine knobs (``top_k``, ``min_p``, ...). On a server of
+        your own, ``model`` is sent as given (empty: the first it lists).
+        Raises subclasses of :class:`~hfinfer.errors.HFInferenceError`.
         """
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
-        chunks = self._provider.create_async_generator(model, messages, stream=stream, **kwargs)
-        result = ChatStream(chunks, ChatResponse(model=model, route=self.route))
-        if not stream:
-            async with result:
-                return await result.collect()
+        provider, sent_model = await self._ready(model)
+        chunks = provider.create_async_generator(sent_model, messages, stream=stream, **kwargs)
+        result = ChatStream(chunks, ChatResponse(model=model or sent_model, route=self.route))
         try:
-            await result.start()
-        except BaseException:
-            await result.aclose()
-            raise
+            if not stream:
+                async with result:
+                    return await result.collect()
+            try:
+                await result.start()
+            except BaseException:
+                await result.aclose()
+                raise
+        except ModelNotFoundError as exc:
+            better = self._not_served(exc, sent_model)
+            if better is exc:
+                raise
+            raise better from exc
         return result
 
 

@@ -267,8 +267,13 @@ def error_from_response(
     headers: Mapping[str, str] | None = None,
     url: str | None = None,
     model: str | None = None,
+    hf_host: bool = True,
 ) -> HFInferenceError:
-    """Map one HTTP error answer onto the error tree (the one status table)."""
+    """Map one HTTP error answer onto the error tree (the one status table).
+
+    ``hf_host=False``: the answer came from a server of the user's own, so the
+    advice is about that server (its key, its model names), not Hugging Face's.
+    """
     headers = headers or {}
     request_id = headers.get("x-request-id") or headers.get("X-Request-Id")
     where = f" from {url}" if url else ""
@@ -290,6 +295,10 @@ def error_from_response(
         "url": url,
     }
     server_says = f": {message}" if message else ""
+    if not hf_host:
+        own = _own_server_error(status, where, server_says, common, model, headers)
+        if own is not None:
+            return own
     if status in (401, 403):
         if "too large" in message.lower():
             return ResponseError(
@@ -348,3 +357,36 @@ def error_from_response(
     if status >= 500:
         return ServerError(f"HTTP {status}{where}: server error{server_says}", **common)
     return ResponseError(f"HTTP {status}{where}{server_says}", **common)
+
+
+def _own_server_error(
+    status: int,
+    where: str,
+    server_says: str,
+    common: dict[str, Any],
+    model: str | None,
+    headers: Mapping[str, str],
+) -> HFInferenceError | None:
+    """The statuses whose Hugging Face advice would mislead on another server."""
+    if status in (401, 403):
+        return AuthenticationError(
+            f"HTTP {status}{where}{server_says}. The server refused the key: pass the key "
+            "it expects as api_key=... (--api-key); it is sent to that server only.",
+            **common,
+        )
+    if status == 404:
+        name = model or "the model"
+        return ModelNotFoundError(
+            f"{name} was not found{where}{server_says}. Check the model name against the "
+            "names the server lists (GET /v1/models) and the base URL.",
+            model=model,
+        )
+    if status == 429:
+        return RateLimitError(
+            f"HTTP 429{where}{server_says}. The server is busy or rate limited; wait and retry.",
+            retry_after=parse_retry_after(headers),
+            **common,
+        )
+    if status in (402, 410):
+        return ResponseError(f"HTTP {status}{where}{server_says}", **common)
+    return None

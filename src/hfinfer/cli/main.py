@@ -27,27 +27,32 @@ api_base_option = click.option(
     "--api-base",
     envvar="HFINFER_API_BASE",
     default=None,
-    help="Inference base URL (default: the hf-inference route of the router).",
+    help="A server's base URL, with or without /v1 (default: Hugging Face's router).",
 )
 api_key_option = click.option(
     "--api-key",
     default=None,
-    help="Token; default HF_TOKEN or the saved login token.",
+    help="Token; default HF_TOKEN or the saved login token (for Hugging Face only). "
+    "For a server of your own, its key, sent to that server only.",
 )
 model_option = click.option("--model", "-m", default=None, help="Model id or alias.")
 route_option = click.option(
     "--route",
-    type=click.Choice(["auto", "router", "tgi"]),
+    type=click.Choice(["auto", "router", "openai", "tgi"]),
     default="auto",
     show_default=True,
-    help="router: Inference Providers; tgi: the text-generation protocol at --api-base; "
-    "auto: tgi when --api-base is given, else the router.",
+    help="router: Inference Providers; openai: any OpenAI-compatible server at --api-base "
+    "(llama.cpp, vLLM, ollama, TGI's Messages API); tgi: text-generation-inference's own "
+    "protocol; auto: the router, or what the server at --api-base speaks.",
 )
 
 
 def _route(route: str, api_base: str | None) -> str:
-    """The route ``auto`` stands for: the text-generation server named, else the router."""
-    return ("tgi" if api_base else "router") if route == "auto" else route
+    """``"router"`` or ``"tgi"`` for ``hfinfer image`` (the one decision: the client's)."""
+    from ..client import choose_route
+    from ..config import router_url
+
+    return "router" if choose_route(api_base, router_url(), route) == "router" else "tgi"
 
 
 def _err(message: str) -> None:
@@ -162,8 +167,7 @@ def chat(
 
     async def go() -> None:
         answer = _Answer(as_json)
-        chosen = _route(route, api_base)
-        client = AsyncClient(api_base=api_base, api_key=api_key, route=chosen)  # type: ignore[arg-type]
+        client = AsyncClient(api_base=api_base, api_key=api_key, route=route)  # type: ignore[arg-type]
         async with client:
             if no_stream:
                 answer.take_response(await client.chat(model or "", messages, **options))

@@ -22,6 +22,7 @@ from ..errors import (
     ModelNotSupportedError,
     ResponseError,
 )
+from ..hosts import server_base, valid_repo_id
 from ..http.session import HttpClient, html_guard
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
@@ -30,6 +31,7 @@ from ..protocol import images
 from ..types import Chunk, Messages
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
 from .base import run_in_thread as _run_in_thread
+from .discovery import known_servers
 from .hf_models import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MODEL,
@@ -89,6 +91,11 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         cls.chat_templates = {}
         cls.models = []
         cls.image_models = list(cls.image_models)
+
+    @staticmethod
+    def resolve_base(base: str | None) -> str:
+        """The text-generation base: ``base``, else ``HFINFER_API_BASE``, else hf-inference."""
+        return inference_base(base)
 
     # -- models ---------------------------------------------------------------
 
@@ -204,6 +211,8 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
         )
         instance = None if isinstance(self_or_cls, type) else self_or_cls
+        model = cls.get_model(model)
+        endpoint = server_base(model) if model.startswith(("http://", "https://")) else None
         call = CallOptions.collect(
             instance,
             kwargs,
@@ -213,10 +222,9 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             timeout=timeout,
             extra_data=extra_data,
             resolve_base=inference_base,
+            server=endpoint,
         )
-        model = cls.get_model(model)
         messages = check_messages(messages, allow_empty=prompt is not None)
-        endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
         async with call_client(instance, call) as http:
             if endpoint is not None:
                 model_data = await cls._endpoint_model_data(http, endpoint)
@@ -256,22 +264,36 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
     @classmethod
     async def _endpoint_model_data(cls, http: HttpClient, endpoint: str) -> dict[str, Any]:
         """What is known of a dedicated endpoint (a TGI server): the model it serves,
-        from ``GET {endpoint}/info``, and that model's Hub info when the Hub has it.
+        from ``GET {endpoint}/info``, and, on Hugging Face's hosts, that model's Hub
+        info when the Hub has it. A server of the user's own gets no Hub question.
 
         Neither is required: without them the prompt comes from the generic format.
+        ``/info`` is the server's word: a ``model_id`` that is not a valid Hub id
+        (``../../api/...``, a query, a path) is not used.
         """
         cached = cls.model_data.get(endpoint)
         if cached is not None:
             return cached
         data: dict[str, Any] = {"id": None, "pipeline_tag": "text-generation"}
+        known = known_servers.known(endpoint)
+        if known is not None and known.protocol == "tgi" and not http.settings.is_hf_url(endpoint):
+            # A client found out what this server is: its /info was read then.
+            data["id"] = known.models[0] if known.models else None
+            cls.model_data[endpoint] = data
+            return data
         try:
             info = await http.get_json(f"{endpoint}/info", retry=LIST_RETRY)
             served = info.get("model_id") if isinstance(info, dict) else None
         except HFInferenceError as exc:
             logger.info("%s/info did not answer (%s); the served model is unknown", endpoint, exc)
             served = None
-        if isinstance(served, str) and served:
+        if not valid_repo_id(served):
+            if served is not None:
+                logger.info("%s/info names no valid model id (%.80r): not used", endpoint, served)
+            served = None
+        if isinstance(served, str):
             data["id"] = served
+        if isinstance(served, str) and http.settings.is_hf_url(endpoint):
             try:
                 hub_info = await cls.get_model_data(http, served)
             except HFInferenceError as exc:

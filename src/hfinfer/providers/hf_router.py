@@ -3,14 +3,21 @@ Inference Providers router (``POST {router}/v1/chat/completions``).
 
 It orchestrates one call: split the model's ``:provider``/``:policy`` suffix,
 ask the Hub which providers serve the model (``inferenceProviderMapping``,
-cached) so a model nobody serves fails before anything is sent, then either
-stream the chat answer (``<think>`` text and ``reasoning_content`` both
-become :class:`~hfinfer.types.Reasoning`) or ask the mapped provider for an
-image. The server applies the model's chat template itself.
+cached; optional: a short timeout of its own, one retry, failures remembered)
+so a model nobody serves fails before anything is sent, then either stream
+the chat answer (``<think>`` text and ``reasoning_content`` both become
+:class:`~hfinfer.types.Reasoning`) or ask the mapped provider for an image.
+The server applies the model's chat template itself.
+
+With an ``api_base`` that is not Hugging Face's (llama.cpp, vLLM, ollama, a
+TGI server's Messages API) it is a plain OpenAI-compatible client: no Hub
+request, the model name sent as given (colons included), the key passed
+for that server and no other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
@@ -25,12 +32,15 @@ from ..config import ClientSettings, Timeouts, cache_dir, check_api_base, is_off
 from ..errors import (
     AuthenticationError,
     HFInferenceError,
+    InvalidRequestError,
     ModelNotFoundError,
     ModelNotSupportedError,
     ResponseError,
     StreamError,
     ValidationError,
 )
+from ..hosts import is_hf_endpoint, server_base
+from ..http.retry import RetryPolicy
 from ..http.session import HttpClient, html_guard
 from ..hub.cache import DiskCache, single_flight
 from ..hub.metadata import LIST_RETRY, Hub
@@ -38,7 +48,7 @@ from ..protocol import images, openai_chat, provider_images
 from ..protocol.provider_images import Plan, plan_route, provider_choice, split_model
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
-from ..types import Chunk, ImageResponse, Messages, decode_data_url
+from ..types import ChoiceChunk, Chunk, ImageResponse, Messages, decode_data_url
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
 from .base import run_in_thread as _run_in_thread
 from .hf_models import (
@@ -61,6 +71,12 @@ _ALIASES = {"stop_sequences": "stop", "max_new_tokens": "max_tokens"}
 #: The model list is a convenience: ask quickly, and keep the answer ten minutes.
 ROUTER_MODELS_TTL = 600.0
 LIST_TIMEOUTS = Timeouts(connect=5.0, first_byte=15.0, stream_gap=15.0, total=20.0)
+#: The provider-mapping question is optional: a Hub that fails it is not asked again
+#: for this long (a stalled Hub would otherwise cost every call its timeout).
+MAPPING_FAILURE_TTL = 300.0
+MAPPING_RETRY = RetryPolicy(
+    max_retries=1, backoff_base=0.2, backoff_cap=0.5, max_wait=1.0, max_total=5.0
+)
 
 
 class RouterModels:
@@ -147,6 +163,12 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
     router_models: ClassVar[RouterModels] = RouterModels()
     #: Hub answers (mapping, pipeline tag, config) by "hub|model", with the time fetched.
     provider_mappings: ClassVar[dict[str, tuple[float, dict[str, Any]]]] = {}
+    #: Failed mapping lookups by "hub|model": when, and the error to raise again (or
+    #: ``None``: the Hub could not answer, the router decides).
+    mapping_failures: ClassVar[dict[str, tuple[float, HFInferenceError | None]]] = {}
+    #: Seconds the whole mapping lookup may take (retry included), whatever the
+    #: call's own timeout: a Hub that stalls must not hold a chat for minutes.
+    mapping_timeout: ClassVar[float] = 8.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Each subclass gets caches of its own: no state shared across providers.
@@ -155,6 +177,13 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         cls.image_models = list(cls.image_models)
         cls.router_models = RouterModels()
         cls.provider_mappings = {}
+        cls.mapping_failures = {}
+
+    @staticmethod
+    def resolve_base(base: str | None) -> str:
+        """The router (or OpenAI-compatible server) base: ``base`` without ``/v1``,
+        else ``HF_ROUTER_URL``, else Hugging Face's router."""
+        return _router_base(base)
 
     # -- models ---------------------------------------------------------------
 
@@ -178,20 +207,47 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
     async def get_provider_mapping(cls, http: HttpClient, model: str) -> dict[str, Any] | None:
         """The Hub's answer about ``model`` with its ``inferenceProviderMapping``
         (cached an hour), or ``None`` when the Hub could not be asked (the router
-        then decides). A missing, private or gated-without-token model raises."""
+        then decides). A missing, private or gated-without-token model raises.
+
+        The lookup is bounded by :attr:`mapping_timeout` and retried at most once;
+        a failure is remembered for :data:`MAPPING_FAILURE_TTL` seconds and warned
+        about once per model.
+        """
         key = f"{http.settings.hub_endpoint}|{model}"
         cached = cls.provider_mappings.get(key)
         if cached is not None and time.monotonic() - cached[0] < MAPPING_TTL:
             return cached[1]
-        try:
-            info = await Hub(http, ttl=MAPPING_TTL).model_info(model, expand=_MAPPING_EXPAND)
-        except (ModelNotFoundError, AuthenticationError):
-            raise
-        except HFInferenceError as exc:
-            logger.warning("could not ask the Hub which providers serve %s (%s)", model, exc)
+        failed = cls.mapping_failures.get(key)
+        if failed is not None and time.monotonic() - failed[0] < MAPPING_FAILURE_TTL:
+            if failed[1] is not None:
+                raise ModelNotFoundError(str(failed[1]), model=model)
             return None
+        try:
+            info = await asyncio.wait_for(cls._ask_mapping(http, model), cls.mapping_timeout)
+        except ModelNotFoundError as exc:
+            cls.mapping_failures[key] = (time.monotonic(), exc)
+            raise
+        except AuthenticationError:
+            raise
+        except (HFInferenceError, asyncio.TimeoutError) as exc:
+            reason = str(exc) or f"no answer within {cls.mapping_timeout} s"
+            level = logging.DEBUG if failed is not None else logging.WARNING
+            logger.log(
+                level,
+                "could not ask the Hub which providers serve %s (%s); the router decides, "
+                "and the Hub is not asked again for %d s",
+                model, reason, MAPPING_FAILURE_TTL,
+            )  # fmt: skip
+            cls.mapping_failures[key] = (time.monotonic(), None)
+            return None
+        cls.mapping_failures.pop(key, None)
         cls.provider_mappings[key] = (time.monotonic(), info)
         return info
+
+    @classmethod
+    async def _ask_mapping(cls, http: HttpClient, model: str) -> dict[str, Any]:
+        hub = Hub(http, ttl=MAPPING_TTL)
+        return await hub.model_info(model, expand=_MAPPING_EXPAND, retry=MAPPING_RETRY)
 
     # -- generation -------------------------------------------------------------
 
@@ -246,21 +302,26 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
             extra_data=extra_data,
             resolve_base=_router_base,
         )
-        name, suffix = split_model(model or "")
-        name = cls.get_model(name)
-        choice = provider_choice(suffix, kwargs.pop("provider", None))
+        hf_router = _is_hf_router(call)
+        if hf_router:
+            name, suffix = split_model(model or "")
+            name = cls.get_model(name)
+            choice = provider_choice(suffix, kwargs.pop("provider", None))
+        else:
+            name, choice = _own_model(model, call.api_base, kwargs), None
         if prompt is not None and not messages:
             messages = [{"role": "user", "content": prompt}]
         messages = check_messages(messages)
         if action == "continue":
-            logger.warning("action='continue' is not part of the router's protocol; ignored")
+            logger.warning("action='continue' is not part of the chat protocol; ignored")
         async with call_client(instance, call) as http:
-            info = await cls.get_provider_mapping(http, name)
-            plan = plan_route(name, choice, None if info is None else info.get(_MAPPING_EXPAND[0]))
+            info = await cls.get_provider_mapping(http, name) if hf_router else None
+            mapping = None if info is None else info.get(_MAPPING_EXPAND[0])
+            plan = plan_route(name, choice, mapping) if hf_router else Plan("chat", name)
             if plan.kind == "image":
                 if kwargs:
-                    logger.debug(
-                        "ignoring arguments an image call does not use: %s", sorted(kwargs)
+                    logger.warning(
+                        "not sent (an image call does not use them): %s", ", ".join(sorted(kwargs))
                     )
                 text = prompt if prompt is not None else last_user_text(messages)
                 yield await _generate_image(
@@ -268,11 +329,11 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
                 )
                 return
             opens = kwargs.pop("reasoning_open", None)
-            splitter = ThinkSplitter(
-                start_inside=model_opens_think(info) if opens is None else opens
-            )
+            inside = model_opens_think(info) if opens is None else bool(opens)
             body = _chat_body(plan.router_model, messages, stream, max_tokens, temperature, seed,
                               call.extra, kwargs)  # fmt: skip
+            many = isinstance(body.get("n"), int) and body["n"] > 1
+            splitter = _ManyAnswers(inside) if many else ThinkSplitter(start_inside=inside)
             chunks = _chat(http, f"{call.api_base}/v1/chat/completions", body, splitter)
             async with aclosing(chunks):  # closing this stream closes the inner one now
                 async for chunk in chunks:
@@ -280,9 +341,27 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
 
 
 def _router_base(base: str | None) -> str:
-    resolved = router_url(base)
+    resolved = server_base(router_url(base))  # ".../v1" is how OpenAI's clients write it
     check_api_base(resolved)
     return resolved
+
+
+def _is_hf_router(call: CallOptions) -> bool:
+    """The call goes to Hugging Face's router (the Hub knows its models), not to an
+    endpoint or a server of the user's own."""
+    base = call.api_base
+    return call.settings.is_hf_url(base) and not is_hf_endpoint(base)
+
+
+def _own_model(model: str | None, base: str, kwargs: dict[str, Any]) -> str:
+    """The model name for a server that is not the router: as given, no aliases."""
+    if kwargs.pop("provider", None) not in (None, "auto"):
+        logger.warning("provider= names a router provider; %s is not the router: ignored", base)
+    if not model or not isinstance(model, str):
+        raise InvalidRequestError(
+            f"Name the model to ask {base} for (its GET /v1/models lists them)."
+        )
+    return model
 
 
 def _chat_body(
@@ -300,11 +379,20 @@ def _chat_body(
             kwargs[name] = kwargs.pop(alias)
     max_tokens = kwargs.pop("max_tokens", max_tokens)
     options = {k: kwargs.pop(k) for k in openai_chat.CHAT_PARAMETERS if k in kwargs}
+    engine = {
+        k: value
+        for k in openai_chat.ENGINE_PARAMETERS
+        if k in kwargs and (value := kwargs.pop(k)) is not None
+    }
     if kwargs:
-        logger.debug("ignoring arguments the router's chat route does not use: %s", sorted(kwargs))
+        logger.warning(
+            "not sent (not parameters of the chat protocol): %s; pass extra_body={...} to "
+            "send them as they are",
+            ", ".join(sorted(kwargs)),
+        )
     return openai_chat.build_chat_request(
         model, messages, stream=stream, max_tokens=max_tokens, temperature=temperature,
-        extra=extra, seed=seed, **options,
+        extra={**engine, **extra}, seed=seed, **options,
     )  # fmt: skip
 
 
@@ -356,7 +444,8 @@ async def _read_stream(
             payloads = parser.feed(data) if data else parser.close()
         except StreamError as exc:
             raise _with_answer(exc, splitter) from None
-        for chunk in splitter.split(state.feed(payloads)) if payloads else ():
+        pieces: list[Any] = state.feed(payloads) if payloads else []
+        for chunk in splitter.split(pieces) if pieces else ():
             yield chunk
         if state.error is not None:
             raise _with_answer(state.error, splitter)
@@ -370,6 +459,40 @@ async def _read_stream(
         raise _with_answer(exc, splitter) from None
     for item in tail:
         yield item
+
+
+class _ManyAnswers(ThinkSplitter):
+    """``<think>`` splitting for ``n > 1`` answers: each answer has a splitter of its own
+    (the first answer's is this one), so one answer's tags never cut another's."""
+
+    __slots__ = ("_inside_at_start", "_others")
+
+    def __init__(self, start_inside: bool) -> None:
+        super().__init__(start_inside=start_inside)
+        self._inside_at_start = start_inside
+        self._others: dict[int, ThinkSplitter] = {}
+
+    def _splitter(self, index: int) -> ThinkSplitter:
+        found = self._others.get(index)
+        if found is None:
+            found = self._others[index] = ThinkSplitter(start_inside=self._inside_at_start)
+        return found
+
+    def split(self, pieces: Any) -> list[Any]:
+        out: list[Any] = []
+        for piece in super().split(pieces):
+            if isinstance(piece, ChoiceChunk) and isinstance(piece.chunk, str):
+                index = piece.index
+                out.extend(ChoiceChunk(index, p) for p in self._splitter(index).feed(piece.chunk))
+            else:
+                out.append(piece)
+        return out
+
+    def flush(self) -> list[Any]:
+        out: list[Any] = list(super().flush())
+        for index in sorted(self._others):
+            out.extend(ChoiceChunk(index, p) for p in self._others[index].flush())
+        return out
 
 
 def _with_answer(error: StreamError, splitter: ThinkSplitter) -> StreamError:

@@ -20,6 +20,7 @@ from ..errors import (
     StreamError,
     TimeoutError,
 )
+from ..hosts import origin
 from ..http.retry import RetryPolicy
 from ..http.session import HttpClient
 from ..types import Messages, content_text
@@ -37,6 +38,14 @@ class PooledProvider:
     """Instance defaults (``api_key``, ``api_base``, ``proxy``, ``max_retries``,
     ``timeout``) and, inside ``async with``, one connection pool that every call of
     the instance uses (a call that asks for other limits gets a client of its own)."""
+
+    #: More base URLs that are Hugging Face's for this instance (a client's router URL).
+    _hf_bases: tuple[str, ...] = ()
+
+    @staticmethod
+    def resolve_base(base: str | None) -> str:
+        """The base URL calls go to when ``api_base`` is ``base`` (``None``: the default)."""
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -65,6 +74,8 @@ class PooledProvider:
                 proxy=self._proxy,
                 max_retries=self._max_retries,
                 timeout=self._timeout,
+                server=type(self).resolve_base(self._api_base),
+                trusted=self._hf_bases,
             )
         )
         return self
@@ -114,11 +125,16 @@ class CallOptions:
         timeout: float | Timeouts | None,
         extra_data: Mapping[str, Any] | None,
         resolve_base: Callable[[str | None], str],
+        server: str | None = None,
     ) -> CallOptions:
         """Arguments win over the instance's defaults, which win over the
         environment. Pops ``base_url``, ``extra_body``, ``retry`` and
-        ``max_retries`` from ``kwargs``."""
+        ``max_retries`` from ``kwargs``. ``server``: where the call goes when it
+        is not the base URL (a model given as a URL); a key given for a server
+        that is not Hugging Face's is sent to that server only."""
         base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
+        resolved = resolve_base(base or None)
+        server = server or resolved
         extra_body = kwargs.pop("extra_body", None)
         retry = kwargs.pop("retry", None)
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -133,6 +149,7 @@ class CallOptions:
             and proxy is None
             and "max_retries" not in kwargs
             and timeout in (DEFAULT_TIMEOUT, instance._timeout)
+            and _same_server(instance._http.settings, server)
         ):
             # Nothing of the call differs from the open instance: its settings, resolved
             # once on `async with`, are this call's (no environment or disk read per call).
@@ -150,9 +167,17 @@ class CallOptions:
                 proxy=proxy or (instance and instance._proxy) or None,
                 timeout=timeout,
                 max_retries=max_retries,
+                server=server,
+                trusted=instance._hf_bases if instance is not None else (),
             )
         extra = {**(extra_data or {}), **(extra_body or {})}
-        return cls(settings, resolve_base(base or None), extra, retry)
+        return cls(settings, resolved, extra, retry)
+
+
+def _same_server(settings: ClientSettings, server: str) -> bool:
+    """Whether ``settings`` hold the credentials meant for ``server``."""
+    own = None if settings.is_hf_url(server) else origin(server)
+    return settings.server_origin == own
 
 
 @asynccontextmanager
@@ -166,6 +191,8 @@ async def call_client(
         and shared is not None
         and not shared.closed
         and call.settings.token == shared.settings.token
+        and call.settings.server_key == shared.settings.server_key
+        and call.settings.server_origin == shared.settings.server_origin
         and call.settings.proxy == shared.settings.proxy
         # The pool carries its limits: a call asking for others gets its own client.
         and call.settings.timeouts == shared.settings.timeouts

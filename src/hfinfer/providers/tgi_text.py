@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-from ..errors import StreamError, ValidationError
+from ..errors import InvalidRequestError, StreamError, ValidationError
 from ..http.session import HttpClient, html_guard
 from ..protocol import tgi
 from ..protocol.sse import SSEParser
@@ -39,10 +39,20 @@ def text_parameters(
             kwargs[name] = kwargs.pop(alias)
     if "max_tokens" in kwargs:  # from the max_new_tokens alias
         max_tokens = kwargs.pop("max_tokens")
+    answers = kwargs.pop("n", None)
+    if answers not in (None, 1):
+        raise InvalidRequestError(
+            f"n={answers}: the text-generation protocol makes one answer per request. "
+            "Use the OpenAI route (route='openai') for several, or send several requests."
+        )
     knobs = {k: kwargs[k] for k in tgi.GENERATION_PARAMETERS if k in kwargs}
     ignored = set(kwargs) - tgi.GENERATION_PARAMETERS - {"tools"} - set(IMAGE_OPTIONS)
     if ignored:
-        logger.debug("ignoring arguments this route does not use: %s", sorted(ignored))
+        logger.warning(
+            "not sent (not parameters of the text-generation protocol): %s; pass "
+            "extra_data={...} to send them in `parameters` as they are",
+            ", ".join(sorted(ignored)),
+        )
     model_type = (model_data.get("config") or {}).get("model_type")
     if model_type == "gpt2" and max_tokens is not None and max_tokens >= 1024:
         max_tokens = 512  # gpt2's whole context is 1024 tokens
