@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -47,6 +48,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$", re.ASCII)
 
 
+@lru_cache(maxsize=512)  # asked per request, of a handful of URLs
 def _host(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").rstrip(".").lower()
@@ -64,6 +66,7 @@ def host_in(host: str, domains: Iterable[str]) -> bool:
     return False
 
 
+@lru_cache(maxsize=512)
 def origin(url: str) -> str | None:
     """``scheme://host:port`` of ``url`` (the default port written out), or ``None``."""
     try:
