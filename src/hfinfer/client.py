@@ -28,17 +28,26 @@ an async iterator of the stream vocabulary (``str``, ``Reasoning``,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .config import ClientSettings, hub_endpoint
 from .config import inference_base as resolve_inference_base
 from .config import router_url as resolve_router_url
-from .errors import ROUTER_HF_INFERENCE, HFInferenceError, InvalidRequestError, ModelNotFoundError
+from .errors import (
+    ROUTER_HF_INFERENCE,
+    HFInferenceError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ModelNotSupportedError,
+)
 from .hosts import Route as Target
 from .hosts import decide_route
+from .http.session import Exchange
+from .protocol.provider_images import POLICIES, split_model
 from .providers.discovery import ServerInfo, known_servers
 from .providers.hf_router import HuggingFaceRouter
 from .types import (
@@ -48,10 +57,15 @@ from .types import (
     ImageResponse,
     Messages,
     Reasoning,
+    RenderedPrompt,
+    RouterModel,
     ToolCall,
     ToolCalls,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from .providers.hf_inference import HuggingFaceInference
 
 __all__ = ["AsyncClient", "ChatChoice", "ChatResponse", "ChatStream", "chat", "choose_route"]
 
@@ -82,14 +96,17 @@ class ChatChoice:
 
 @dataclass
 class ChatResponse:
-    """A whole answer, assembled from the stream.
+    """A whole answer, assembled from the stream, and what a log needs of its call.
 
     ``text`` is the answer, ``reasoning`` the model's reasoning (kept apart),
     ``tool_calls`` the complete tool calls, ``finish_reason`` OpenAI's word
     (``"stop"``, ``"length"``, ``"tool_calls"``...), ``images`` any generated
-    images, ``route`` which route answered (``"router"``, ``"openai"`` or
-    ``"tgi"``). With ``n > 1``, :attr:`choices` holds every answer (the fields
-    above are the first's). ``str(response)`` is the text.
+    images. Of the call: ``model``, ``messages`` and ``options`` (the
+    request's), ``route`` (``"router"``, ``"openai"`` or ``"tgi"``), ``provider`` (who
+    answered, when known), ``request_id`` (the answer's ``x-request-id``),
+    ``time_to_first_token`` and ``duration`` in seconds (``None`` until known).
+    With ``n > 1``, :attr:`choices` holds every answer (the fields above are
+    the first's). ``str(response)`` is the text; :meth:`to_dict` is JSON-ready.
     """
 
     model: str
@@ -100,6 +117,12 @@ class ChatResponse:
     usage: Usage | None = None
     finish_reason: str | None = None
     images: list[ImageResponse] = field(default_factory=list)
+    messages: Messages = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    provider: str | None = None
+    request_id: str | None = None
+    time_to_first_token: float | None = None
+    duration: float | None = None
     others: dict[int, ChatChoice] = field(default_factory=dict, repr=False)
 
     def __str__(self) -> str:
@@ -131,6 +154,49 @@ class ChatResponse:
             )
             choice.add(chunk.chunk)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The response as plain JSON-ready values (images as their URLs)."""
+        usage = self.usage
+        return {
+            "model": self.model,
+            "route": self.route,
+            "provider": self.provider,
+            "request_id": self.request_id,
+            "text": self.text,
+            "reasoning": self.reasoning or None,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "finish_reason": self.finish_reason,
+            "usage": None
+            if usage is None
+            else {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+            "images": [url for image in self.images for url in image.images],
+            "messages": _json_ready(self.messages),
+            "options": _json_ready(self.options),
+            "time_to_first_token": self.time_to_first_token,
+            "duration": self.duration,
+            "choices": [
+                {"index": c.index, "text": c.text, "finish_reason": c.finish_reason}
+                for c in self.choices
+            ]
+            if self.others
+            else None,
+        }
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` with anything JSON cannot hold turned into its ``str``."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
 
 class ChatStream:
     """The chunks of a streamed answer; iterate it once.
@@ -140,9 +206,16 @@ class ChatStream:
     read so far; :meth:`collect` reads the rest and returns it.
     """
 
-    def __init__(self, chunks: AsyncIterator[Chunk], response: ChatResponse) -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterator[Chunk],
+        response: ChatResponse,
+        exchange: Exchange | None = None,
+    ) -> None:
         self._chunks = chunks
         self._first: list[Chunk] = []
+        self._exchange = exchange
+        self._started = time.perf_counter()
         self.response = response
 
     async def start(self) -> None:
@@ -150,14 +223,34 @@ class ChatStream:
         raises here, as OpenAI's client does, rather than at the first iteration."""
         with contextlib.suppress(StopAsyncIteration):  # an empty stream: nothing to hold
             self._first.append(await self._chunks.__anext__())
+        exchange = self._exchange
+        if exchange is not None:  # the headers are in: the ids are known already
+            self.response.request_id = exchange.request_id
+            self.response.provider = exchange.provider or self.response.provider
 
     def __aiter__(self) -> ChatStream:
         return self
 
     async def __anext__(self) -> Chunk:
-        chunk = self._first.pop() if self._first else await self._chunks.__anext__()
-        self.response.add(chunk)
+        try:
+            chunk = self._first.pop() if self._first else await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self._finish()
+            raise
+        response = self.response
+        if response.time_to_first_token is None and isinstance(chunk, (str, Reasoning)):
+            response.time_to_first_token = time.perf_counter() - self._started
+        response.add(chunk)
         return chunk
+
+    def _finish(self) -> None:
+        """Note what the answer's headers said and how long the call took."""
+        response, exchange = self.response, self._exchange
+        if response.duration is None:
+            response.duration = time.perf_counter() - self._started
+        if exchange is not None:
+            response.request_id = exchange.request_id or response.request_id
+            response.provider = exchange.provider or response.provider
 
     async def collect(self) -> ChatResponse:
         """Read the stream to its end; the whole response."""
@@ -167,6 +260,7 @@ class ChatStream:
 
     async def aclose(self) -> None:
         """Stop reading and close the connection (safe to call twice)."""
+        self._finish()
         aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
@@ -235,6 +329,8 @@ class AsyncClient:
         self._server: ServerInfo | None = None
         self._opened = False
         self._provider: Any = None
+        #: The text-generation provider render_prompt() asks (the chat provider on "tgi").
+        self._prompter: HuggingFaceInference | None = None
         if self._target.protocol is not None:
             self._provider = self._make_provider(self._target.protocol)
 
@@ -249,6 +345,7 @@ class AsyncClient:
             # By model id on Hugging Face's route; else the server's URL is the model
             # (TGI serves one), and a key given for it is sent there only.
             provider = HuggingFaceInference(api_base=target.base, **options)
+            self._prompter = provider
         if target.hf:
             provider._hf_bases = (self.router_url,)
         return provider
@@ -275,6 +372,8 @@ class AsyncClient:
         self._opened = False
         if self._provider is not None:
             await self._provider.aclose()
+        if self._prompter is not None and self._prompter is not self._provider:
+            await self._prompter.aclose()
 
     async def _server_info(self) -> ServerInfo:
         """What the server at ``api_base`` speaks and serves (asked once per base)."""
@@ -287,16 +386,21 @@ class AsyncClient:
             self._server = await known_servers.get(self._target.base, settings)
         return self._server
 
-    async def _ready(self, model: str) -> tuple[Any, str]:
-        """The provider for this client's server (asking which protocol it speaks, the
-        first time), and the model name to send."""
-        target = self._target
+    async def _chat_provider(self) -> Any:
+        """The provider for this client's server (asking it which protocol it speaks,
+        the first time)."""
         if self._provider is None:
             protocol = (await self._server_info()).protocol
             self._provider = self._make_provider(protocol)
             self.route = protocol
             if self._opened:
                 await self._provider.__aenter__()
+        return self._provider
+
+    async def _ready(self, model: str) -> tuple[Any, str]:
+        """The provider for this client's server, and the model name to send."""
+        target = self._target
+        await self._chat_provider()
         if target.kind in ("own", "endpoint") and self.route == "tgi":
             return self._provider, target.base  # TGI serves one model, found at the URL
         if not model and target.kind in ("own", "endpoint"):
@@ -342,8 +446,18 @@ class AsyncClient:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         provider, sent_model = await self._ready(model)
-        chunks = provider.create_async_generator(sent_model, messages, stream=stream, **kwargs)
-        result = ChatStream(chunks, ChatResponse(model=model or sent_model, route=self.route))
+        exchange = Exchange()
+        response = ChatResponse(
+            model=model or sent_model,
+            route=self.route,
+            messages=list(messages),
+            options={"stream": stream, **kwargs},
+            provider=self._asked_provider(model, kwargs.get("provider")),
+        )
+        chunks = provider.create_async_generator(
+            sent_model, messages, stream=stream, _exchange=exchange, **kwargs
+        )
+        result = ChatStream(chunks, response, exchange)
         try:
             if not stream:
                 async with result:
@@ -359,6 +473,94 @@ class AsyncClient:
                 raise
             raise better from exc
         return result
+
+    def _asked_provider(self, model: str, provider: Any) -> str | None:
+        """The provider a router call named (not a policy): who answers, unless told otherwise."""
+        if self.route != "router":
+            return None
+        choice = provider if isinstance(provider, str) else split_model(model or "")[1]
+        return choice if choice and choice not in POLICIES else None
+
+    async def image(
+        self,
+        model: str | None,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        aspect_ratio: str | None = None,
+        seed: int | None = None,
+        negative_prompt: str | None = None,
+        steps: int | None = None,
+        **options: Any,
+    ) -> ImageResponse:
+        """An image of ``prompt`` from ``model`` (``None``: the default image model).
+
+        Through the router, the Hub's provider mapping picks who draws it
+        (``provider=`` names one); on the ``"tgi"`` route, the text-to-image
+        task at ``api_base``. ``steps`` is ``num_inference_steps``; other
+        keywords (``guidance_scale``, ``extra_body``...) go to the provider.
+        The seed used, when known, is in ``.options["seed"]``.
+        """
+        if provider is not None:
+            options["provider"] = provider
+        for name, value in (("negative_prompt", negative_prompt), ("num_inference_steps", steps)):
+            if value is not None:
+                options[name] = value
+        chat_provider = await self._chat_provider()
+        chunks = chat_provider.create_async_generator(
+            model or chat_provider.default_image_model,
+            [{"role": "user", "content": prompt}],
+            prompt=prompt,
+            seed=seed,
+            width=width,
+            height=height,
+            aspect_ratio=aspect_ratio,
+            **options,
+        )
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                if isinstance(chunk, ImageResponse):
+                    return chunk
+        raise ModelNotSupportedError(
+            f"{model} answered with text, not an image: use chat()", model=model
+        )
+
+    async def models(self, *, refresh: bool = False) -> list[RouterModel]:
+        """The router's catalogue (``GET {router}/v1/models``): each model served now,
+        with its providers, prices and context lengths. Cached ten minutes (memory
+        and disk); ``refresh=True`` asks again. Raises when the router cannot answer."""
+        entries = await HuggingFaceRouter.router_models.fetch(
+            api_base=self.router_url,
+            api_key=self._options["api_key"],
+            proxy=self._options["proxy"],
+            refresh=refresh,
+            strict=True,
+        )
+        return [RouterModel.from_entry(e) for e in entries if isinstance(e.get("id"), str)]
+
+    async def render_prompt(
+        self, model: str, messages: Messages | str, **options: Any
+    ) -> RenderedPrompt:
+        """The exact prompt the text-generation route would send for ``messages``
+        (the model's chat template, else its family's format), and what built it.
+        Options: ``action="continue"`` (end inside the last message), ``tools``."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        if self._prompter is None:
+            self._prompter = _text_generation(self.api_base if self.route == "tgi" else None,
+                                              self._options)  # fmt: skip
+            if self._opened:
+                await self._prompter.__aenter__()
+        built = await self._prompter.render_prompt(model, messages, **options)
+        return RenderedPrompt(built.text, built.source)
+
+
+def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:
+    from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used
+
+    return HuggingFaceInference(api_base=api_base, **options)
 
 
 @overload
