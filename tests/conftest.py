@@ -32,13 +32,10 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 
 def _clear_provider_caches() -> None:
-    HuggingFaceInference.model_data.clear()
-    HuggingFaceInference.chat_templates.clear()
-    HuggingFaceInference.models = []
-    HuggingFaceInference._models_failed_at = 0.0
+    HuggingFaceInference.clear_caches()
+    HuggingFaceRouter.clear_caches()
     # Ports are reused between tests: what a server said about itself must not leak.
     known_servers.clear()
-    HuggingFaceRouter.mapping_failures.clear()
 
 
 @pytest.fixture

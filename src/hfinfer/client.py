@@ -1,6 +1,6 @@
 """Chat without caring which route serves the model: :class:`AsyncClient` and :func:`chat`.
 
-The route is chosen per client, in one place (:func:`hfinfer.hosts.decide_route`):
+The route is chosen per client, in one place (:func:`hfinfer.protocol.routing.decide_route`):
 the Inference Providers router
 (:class:`~hfinfer.providers.hf_router.HuggingFaceRouter`, chat completions,
 the server applies the chat template) unless ``api_base`` names another
@@ -44,10 +44,9 @@ from .errors import (
     ModelNotFoundError,
     ModelNotSupportedError,
 )
-from .hosts import Route as Target
-from .hosts import decide_route
 from .http.session import Exchange
-from .protocol.provider_images import POLICIES, split_model
+from .protocol.routing import POLICIES, decide_route, split_model
+from .protocol.routing import Route as Target
 from .providers.discovery import ServerInfo, known_servers
 from .providers.hf_router import HuggingFaceRouter
 from .types import (
@@ -524,7 +523,9 @@ class AsyncClient:
                 if isinstance(chunk, ImageResponse):
                     return chunk
         raise ModelNotSupportedError(
-            f"{model} answered with text, not an image: use chat()", model=model
+            f"{model or 'the model'} answered with text, not an image: it is a chat model "
+            "(use chat(), or `hfinfer chat`)",
+            model=model,
         )
 
     async def models(self, *, refresh: bool = False) -> list[RouterModel]:
@@ -553,8 +554,7 @@ class AsyncClient:
                                               self._options)  # fmt: skip
             if self._opened:
                 await self._prompter.__aenter__()
-        built = await self._prompter.render_prompt(model, messages, **options)
-        return RenderedPrompt(built.text, built.source)
+        return await self._prompter.render_prompt(model, messages, **options)
 
 
 def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:
