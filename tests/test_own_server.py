@@ -332,3 +332,10 @@ def test_cli_route_tgi(monkeypatch: pytest.MonkeyPatch) -> None:
         code, out, err = run("chat", "Hi", "-m", "m", "--api-base", tgi.url, "--route", "tgi")
         assert code == 0, err
         assert out == "From TGI\n" and posts(tgi) == ["/"]
+
+
+async def test_concurrent_first_calls_ask_the_server_once(own: FakeOpenAI, hub_404: BadHub) -> None:
+    async with AsyncClient(api_base=own.url) as client:
+        replies = await asyncio.gather(*(client.chat("tiny-llama", "Hi") for _ in range(5)))
+    assert {r.text for r in replies} == {"[tiny-llama] choice 0"}
+    assert own.count("GET", "/v1/models") == 1 and own.count("POST", CHAT) == 5

@@ -390,10 +390,11 @@ class AsyncClient:
         the first time)."""
         if self._provider is None:
             protocol = (await self._server_info()).protocol
-            self._provider = self._make_provider(protocol)
-            self.route = protocol
-            if self._opened:
-                await self._provider.__aenter__()
+            if self._provider is None:  # not made meanwhile by a concurrent call
+                self._provider = self._make_provider(protocol)
+                self.route = protocol
+                if self._opened:
+                    await self._provider.__aenter__()
         return self._provider
 
     async def _ready(self, model: str) -> tuple[Any, str]:
