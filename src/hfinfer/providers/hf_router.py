@@ -287,7 +287,9 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
             messages = [{"role": "user", "content": request.prompt}]
         if request.do_continue:
             logger.warning("action='continue' is not part of the chat protocol; ignored")
-        return replace(request, model=name, messages=check_messages(messages), provider=choice)
+        request.model, request.provider = name, choice
+        request.messages = check_messages(messages)
+        return request
 
     async def _generate(
         self, http: HttpClient, call: CallOptions, request: GenerationRequest
