@@ -74,7 +74,8 @@ def origin(url: str) -> str | None:
     return f"{scheme}://{host}:{port or _DEFAULT_PORTS[scheme]}"
 
 
-def is_hf_host(url: str, trusted: Iterable[str] = ()) -> bool:
+@lru_cache(maxsize=1024)  # asked for every request: one dict look-up when seen before
+def is_hf_host(url: str, trusted: tuple[str, ...] = ()) -> bool:
     """Whether ``url`` is on a Hugging Face host: a domain of :data:`HF_DOMAINS`
     (dot-anchored), or the origin of one of the ``trusted`` URLs (the configured
     Hub and router)."""
