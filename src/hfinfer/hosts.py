@@ -18,7 +18,6 @@ origin (scheme, host and port), since a test or mirror Hub on
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -30,15 +29,11 @@ __all__ = [
     "is_hf_host",
     "origin",
     "server_base",
-    "valid_repo_id",
 ]
 
 #: Hugging Face's domains; a host is theirs when it is one of these or ends in ".<one>".
 HF_DOMAINS = ("huggingface.co", "hf.co", "huggingface.cloud")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# huggingface_hub's validate_repo_id: one or two parts of [\w.-], no "--" or "..",
-# not starting or ending with "-" or ".", at most 96 characters.
-_REPO_ID = re.compile(r"^(?:[\w.-]+/)?[\w.-]+$", re.ASCII)
 
 
 @lru_cache(maxsize=512)  # asked per request, of a handful of URLs
@@ -95,12 +90,3 @@ def server_base(url: str) -> str:
     ``/`` or ``/v1`` (``http://localhost:8000/v1`` and ``.../v1/`` are ``.../8000``)."""
     base = url.strip().rstrip("/")
     return base.removesuffix("/v1").rstrip("/")
-
-
-def valid_repo_id(value: object) -> bool:
-    """A Hub model id as huggingface_hub validates it (``owner/name`` or ``name``)."""
-    if not isinstance(value, str) or not 0 < len(value) <= 96:
-        return False
-    if "--" in value or ".." in value or not _REPO_ID.match(value):
-        return False
-    return all(part and part[0] not in "-." and part[-1] not in "-." for part in value.split("/"))

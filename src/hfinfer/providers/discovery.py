@@ -22,10 +22,11 @@ from ..errors import (
     ResponseError,
     ServerError,
 )
-from ..hosts import server_base, valid_repo_id
+from ..hosts import server_base
 from ..http.retry import RetryPolicy
 from ..http.session import HttpClient
 from ..hub.cache import single_flight
+from ..protocol.repo_ids import is_repo_id
 
 __all__ = ["DISCOVERY_TIMEOUTS", "ServerInfo", "ServerProtocols", "known_servers"]
 
@@ -113,9 +114,7 @@ async def _ask(base: str, settings: ClientSettings) -> tuple[ServerInfo, bool]:
             raise
     if isinstance(info, dict):
         served = info.get("model_id")
-        return ServerInfo(
-            "tgi", (served,) if isinstance(served, str) and valid_repo_id(served) else ()
-        ), True
+        return ServerInfo("tgi", (served,) if is_repo_id(served) else ()), True
     return ServerInfo("openai"), True
 
 

@@ -40,10 +40,18 @@ from ..errors import (
 from ..hosts import is_hf_endpoint, server_base
 from ..http.retry import RetryPolicy
 from ..http.session import Exchange, HttpClient, Response
-from ..hub.cache import DiskCache, TimedCache, single_flight
+from ..hub.cache import (
+    DiskCache,
+    TimedCache,
+    is_public_repo,
+    scoped_key,
+    scoped_keys,
+    single_flight,
+)
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_tasks
 from ..protocol.parameters import apply_aliases
+from ..protocol.repo_ids import check_repo_id
 from ..protocol.routing import Plan, plan_route, provider_choice, split_model
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
@@ -221,14 +229,16 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         so does a Hub host name that does not resolve.
 
         The lookup is bounded by :attr:`mapping_timeout` and retried at most once;
-        a failure is remembered for :data:`MAPPING_FAILURE_TTL` seconds and warned
-        about once per model.
+        a failure is remembered for :data:`MAPPING_FAILURE_TTL` seconds (for this
+        token: another may see more) and warned about once per model.
         """
-        key = f"{http.settings.hub_endpoint}|{model}"
-        cached = cls.provider_mappings.get(key)
-        if cached is not None:
-            return cached
-        failed = cls.mapping_failures.get(key)
+        settings = http.settings
+        for key in scoped_keys(settings.hub_endpoint, settings.token, model):
+            cached = cls.provider_mappings.get(key)
+            if cached is not None:
+                return cached
+        failure_key = scoped_key(settings.hub_endpoint, settings.token, model, public=False)
+        failed = cls.mapping_failures.get(failure_key)
         if failed is not None and time.monotonic() - failed[0] < MAPPING_FAILURE_TTL:
             if failed[1] is not None:
                 raise ModelNotFoundError(str(failed[1]), model=model)
@@ -236,7 +246,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         try:
             info = await asyncio.wait_for(cls._ask_mapping(http, model), cls.mapping_timeout)
         except ModelNotFoundError as exc:
-            cls.mapping_failures[key] = (time.monotonic(), exc)
+            cls.mapping_failures[failure_key] = (time.monotonic(), exc)
             raise
         except (AuthenticationError, NameResolutionError):
             # A Hub name that does not resolve means offline or a wrong HF_ENDPOINT:
@@ -251,9 +261,10 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
                 "and the Hub is not asked again for %d s",
                 model, reason, MAPPING_FAILURE_TTL,
             )  # fmt: skip
-            cls.mapping_failures[key] = (time.monotonic(), None)
+            cls.mapping_failures[failure_key] = (time.monotonic(), None)
             return None
-        cls.mapping_failures.pop(key, None)
+        cls.mapping_failures.pop(failure_key, None)
+        key = scoped_key(settings.hub_endpoint, settings.token, model, public=is_public_repo(info))
         cls.provider_mappings.put(key, info)
         return info
 
@@ -279,7 +290,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         if _is_hf_router(call):
             name, suffix = split_model(request.model or "")
             choice = provider_choice(suffix, request.options.pop("provider", None))
-            name = self.get_model(name)
+            name = check_repo_id(self.get_model(name))  # before any request
         else:
             name, choice = _own_model(request.model, call.api_base, request.options), None
         messages = request.messages
