@@ -339,3 +339,25 @@ async def test_concurrent_first_calls_ask_the_server_once(own: FakeOpenAI, hub_4
         replies = await asyncio.gather(*(client.chat("tiny-llama", "Hi") for _ in range(5)))
     assert {r.text for r in replies} == {"[tiny-llama] choice 0"}
     assert own.count("GET", "/v1/models") == 1 and own.count("POST", CHAT) == 5
+
+
+async def test_complete_on_an_own_tgi_server_and_refused_on_an_openai_one(
+    own: FakeOpenAI, hub_404: BadHub
+) -> None:
+    async with FakeTGI() as tgi:
+        reply = await AsyncClient(api_base=tgi.url).complete("m", "Once upon a time")
+        assert reply.text == "From TGI" and tgi.last("POST", "/").json()["inputs"] == (
+            "Once upon a time"
+        )
+    with pytest.raises(InvalidRequestError, match="chat"):
+        await AsyncClient(api_base=own.url, api_key="sk-own").complete("tiny-llama", "Once")
+    assert posts(own) == [] and hub_404.requests == []
+
+
+async def test_render_prompt_for_an_own_server_keeps_its_key_off_the_hub(
+    own: FakeOpenAI, hub_404: BadHub
+) -> None:
+    with pytest.raises(ModelNotFoundError):  # the Hub (404 here) has no such model
+        await AsyncClient(api_base=own.url, api_key="sk-own").render_prompt("org/m", "Hi")
+    assert hub_404.requests, "render_prompt reads the model's template from the Hub"
+    assert all("sk-own" not in str(r.headers) for r in hub_404.requests)

@@ -239,16 +239,18 @@ class CallOptions:
         server: str | None = None,
     ) -> CallOptions:
         """Arguments win over the instance's defaults, which win over the
-        environment. Pops ``base_url``, ``extra_body``, ``retry`` and
-        ``max_retries`` from ``kwargs``. ``server``: where the call goes when it
-        is not the base URL (a model given as a URL); a key given for a server
-        that is not Hugging Face's is sent to that server only."""
+        environment. Pops ``base_url``, ``extra_body``, ``retry``, ``bill_to``
+        (the ``X-HF-Bill-To`` organisation of this call) and ``max_retries``
+        from ``kwargs``. ``server``: where the call goes when it is not the base
+        URL (a model given as a URL); a key given for a server that is not
+        Hugging Face's is sent to that server only."""
         base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
         resolved = resolve_base(base or None)
         server = server or resolved
         extra_body = kwargs.pop("extra_body", None)
         retry = kwargs.pop("retry", None)
         exchange = kwargs.pop("_exchange", None)  # AsyncClient's: what its response logs
+        bill_to = kwargs.pop("bill_to", None)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidRequestError("retry must be a hfinfer.RetryPolicy")
         for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
@@ -259,6 +261,7 @@ class CallOptions:
             and instance._http is not None
             and api_key is None
             and proxy is None
+            and bill_to is None
             and "max_retries" not in kwargs
             and timeout in (DEFAULT_TIMEOUT, instance._timeout)
             and _same_server(instance._http.settings, server)
@@ -281,6 +284,7 @@ class CallOptions:
                 max_retries=max_retries,
                 server=server,
                 trusted=instance._hf_bases if instance is not None else (),
+                bill_to=bill_to,
             )
         extra = {**(extra_data or {}), **(extra_body or {})}
         return cls(settings, resolved, extra, retry, exchange)
@@ -306,6 +310,7 @@ async def call_client(
         and call.settings.server_key == shared.settings.server_key
         and call.settings.server_origin == shared.settings.server_origin
         and call.settings.proxy == shared.settings.proxy
+        and call.settings.bill_to == shared.settings.bill_to
         # The pool carries its limits: a call asking for others gets its own client.
         and call.settings.timeouts == shared.settings.timeouts
         and call.settings.max_retries == shared.settings.max_retries
