@@ -18,7 +18,7 @@ import pytest
 
 from gatewayproc import Gateway, gateway_env, start_gateway
 from hfserver import PNG_1PX, Reply, running_in_thread
-from routerserver import FakeRouter, json_reply, mapping, openai_error
+from routerserver import FakeRouter, json_reply, mapping, openai_error, words_reply
 
 SERVER_TOKEN = "hf_server_side_secret_token"
 USER = [{"role": "user", "content": "Hi"}]
@@ -84,7 +84,18 @@ def gateway(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="module")
-def configured(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def own() -> Iterator[FakeRouter]:
+    """An OpenAI-compatible server of one's own (another host than the router)."""
+    server = FakeRouter()
+    server.chat_handlers["local-llama"] = lambda request: words_reply(request.json(), ["Own", "!"])
+    with running_in_thread(server):
+        yield server
+
+
+@pytest.fixture(scope="module")
+def configured(
+    router: FakeRouter, own: FakeRouter, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
     folder = tmp_path_factory.mktemp("configured")
     config = folder / "serve.toml"
     config.write_text(
@@ -98,6 +109,12 @@ use = ["org/busy", "org/chat"]
 
 [models.strict]
 use = ["org/busy", "org/chat"]
+
+[upstreams.oai]
+api_base = "{own.url}/v1"
+route = "openai"
+api_key = "sk-oai-key"
+models = ["local-llama"]
 
 [upstreams.mine]
 api_base = "{router.url}"
@@ -145,7 +162,7 @@ def test_one_model_by_an_id_with_a_slash(gateway: Gateway) -> None:
 
 def test_models_list_follows_the_allow_list_with_aliases_and_upstreams(configured: Gateway) -> None:
     ids = [m.id for m in client_for(configured).models.list().data]
-    assert ids == ["fast", "strict", "org/tgi-m", "org/chat"]
+    assert ids == ["fast", "strict", "local-llama", "org/tgi-m", "org/chat"]
 
 
 # -- health and metrics -------------------------------------------------------------
@@ -261,6 +278,22 @@ def test_own_tgi_upstream_with_its_own_key(configured: Gateway, router: FakeRout
     assert reply.choices[0].message.content == "Raw words"
     sent = router.last("POST", "/models/org/tgi-m")
     assert sent.headers["authorization"] == "Bearer hf_mine_key"
+
+
+def test_own_openai_compatible_upstream(
+    configured: Gateway, router: FakeRouter, own: FakeRouter
+) -> None:
+    events = list(
+        client_for(configured).chat.completions.create(
+            model="local-llama", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert "".join(e.choices[0].delta.content or "" for e in events if e.choices) == "Own!"
+    assert events[-1].usage is not None
+    sent = own.last("POST", "/v1/chat/completions")
+    assert sent.json()["model"] == "local-llama"
+    assert sent.headers["authorization"] == "Bearer sk-oai-key"  # its key, not the HF token
+    assert router.count("GET", "/api/models/local-llama") == 0  # no Hub request
 
 
 def test_drop_params_strips_unknown_fields(configured: Gateway, router: FakeRouter) -> None:
