@@ -430,3 +430,9 @@ def test_workers_serve_the_same_port(router: FakeRouter, tmp_path: Path) -> None
     finally:
         started.stop()
     assert started.process.returncode is not None
+
+
+def test_n_above_one_is_refused_where_the_upstream_cannot(configured: Gateway) -> None:
+    # TGI's own protocol makes one answer per request: refused before anything is sent.
+    with pytest.raises(openai.BadRequestError):
+        client_for(configured).chat.completions.create(model="org/tgi-m", messages=USER, n=2)
