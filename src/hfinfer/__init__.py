@@ -45,6 +45,7 @@ from .prompts.families import (
 from .providers.base import AsyncGeneratorProvider, ProviderModelMixin
 from .types import (
     Chunk,
+    EmbeddingResponse,
     FinishReason,
     ImageResponse,
     Message,
@@ -59,7 +60,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, ChatResponse, ChatStream, chat
+    from .client import AsyncClient, ChatResponse, ChatStream, chat, embed
     from .prompts.chat_template import render_chat_template
     from .prompts.select import get_inputs
     from .providers.hf_inference import HuggingFaceInference
@@ -74,6 +75,7 @@ _LAZY = {
     "HuggingFaceInference": "hfinfer.providers.hf_inference",
     "HuggingFaceRouter": "hfinfer.providers.hf_router",
     "chat": "hfinfer.client",
+    "embed": "hfinfer.client",
     "get_inputs": "hfinfer.prompts.select",
     "render_chat_template": "hfinfer.prompts.chat_template",
 }
@@ -104,6 +106,7 @@ __all__ = [
     "ChatResponse",
     "ChatStream",
     "Chunk",
+    "EmbeddingResponse",
     "EndpointGoneError",
     "FinishReason",
     "HFInferenceError",
@@ -140,6 +143,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "chat",
+    "embed",
     "format_prompt",
     "format_prompt_custom",
     "format_prompt_llama",

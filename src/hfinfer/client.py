@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -37,6 +37,7 @@ from .protocol.routing import POLICIES, split_model
 from .providers.hf_router import HuggingFaceRouter
 from .types import (
     Chunk,
+    EmbeddingResponse,
     FinishReason,
     ImageResponse,
     Messages,
@@ -51,7 +52,7 @@ from .types import (
 if TYPE_CHECKING:
     from .providers.hf_inference import HuggingFaceInference
 
-__all__ = ["AsyncClient", "ChatResponse", "ChatStream", "chat", "choose_route"]
+__all__ = ["AsyncClient", "ChatResponse", "ChatStream", "chat", "choose_route", "embed"]
 
 Route = Literal["auto", "router", "tgi"]
 
@@ -392,6 +393,44 @@ class AsyncClient:
             model=model,
         )
 
+    async def embed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        provider: str | None = None,
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        **options: Any,
+    ) -> EmbeddingResponse:
+        """One vector per input (a string is one input), in input order.
+
+        Through the router, the provider comes from the Hub's mapping of the
+        model's feature-extraction (``provider=``, ``model:provider`` or a policy,
+        as for chat): hf-inference, together, deepinfra, scaleway. With
+        ``api_base``, the server there: a text-embeddings-inference server
+        (``/embed``), or an OpenAI-compatible one when the base ends in ``/v1``
+        (``/v1/embeddings``); ``protocol="tei"|"openai"|"hf-inference"`` says so
+        outright. ``dimensions`` and ``encoding_format`` (``"float"``,
+        ``"base64"``) where the protocol has them; long lists are split into the
+        batches the server takes (``batch_size=`` to choose); other keywords go
+        into the request body (``normalize``, ``truncate``, ``user``...).
+        """
+        if self.route == "router":
+            return await self._provider.embed(
+                model, inputs, provider=provider, dimensions=dimensions,
+                encoding_format=encoding_format, **options,
+            )  # fmt: skip
+        if provider is not None:
+            raise InvalidRequestError(
+                f"provider= chooses among the router's providers; this client talks to "
+                f"{self.api_base or 'the hf-inference route'} (leave provider out)"
+            )
+        options.setdefault("protocol", _embedding_protocol(self.api_base))
+        return await self._provider.embed(
+            model, inputs, dimensions=dimensions, encoding_format=encoding_format, **options
+        )
+
     async def models(self, *, refresh: bool = False) -> list[RouterModel]:
         """The router's catalogue (``GET {router}/v1/models``): each model served now,
         with its providers, prices and context lengths. Cached ten minutes (memory
@@ -419,6 +458,14 @@ class AsyncClient:
             if self._opened:
                 await self._prompter.__aenter__()
         return await self._prompter.render_prompt(model, messages, **options)
+
+
+def _embedding_protocol(api_base: str | None) -> str:
+    """How an own server embeds: the hf-inference route when none is named, an
+    OpenAI-compatible one when its base ends in ``/v1``, else TEI's ``/embed``."""
+    if api_base is None:
+        return "hf-inference"
+    return "openai" if api_base.rstrip("/").endswith("/v1") else "tei"
 
 
 def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:
@@ -455,3 +502,19 @@ async def chat(
     names = ("api_key", "api_base", "router_url", "proxy", "max_retries", "route")
     client = AsyncClient(**{name: kwargs.pop(name) for name in names if name in kwargs})
     return await client.chat(model, messages, stream=stream, **kwargs)  # type: ignore[call-overload]
+
+
+async def embed(model: str, inputs: str | Sequence[str], **kwargs: Any) -> EmbeddingResponse:
+    """One embeddings call through an :class:`AsyncClient` made for it.
+
+    Client options (``api_key``, ``api_base``, ``router_url``, ``proxy``,
+    ``max_retries``, ``route``) are taken from ``kwargs``; the rest go to
+    :meth:`AsyncClient.embed`.
+
+    >>> result = await hfinfer.embed("BAAI/bge-small-en-v1.5", ["a cat", "a dog"])
+    >>> len(result.vectors), result.dimensions
+    """
+    names = ("api_key", "api_base", "router_url", "proxy", "max_retries", "route")
+    client = AsyncClient(**{name: kwargs.pop(name) for name in names if name in kwargs})
+    async with client:
+        return await client.embed(model, inputs, **kwargs)

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypedDict
 
 __all__ = [
     "Chunk",
+    "EmbeddingResponse",
     "FinishReason",
     "ImageResponse",
     "Message",
@@ -284,3 +285,39 @@ def _price(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingResponse:
+    """Embeddings: ``vectors`` holds one vector per input, in input order; ``model``
+    and ``provider`` say who made them; ``usage`` is the tokens read, when reported
+    (``prompt_tokens``; summed over the batches a long list was split into)."""
+
+    vectors: list[list[float]]
+    model: str = ""
+    provider: str | None = None
+    usage: Usage | None = None
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def __iter__(self) -> Iterator[list[float]]:
+        return iter(self.vectors)
+
+    @property
+    def dimensions(self) -> int | None:
+        """The length of the vectors (``None`` when there are none)."""
+        return len(self.vectors[0]) if self.vectors else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the vectors, model, provider and usage."""
+        usage = self.usage
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "dimensions": self.dimensions,
+            "usage": None
+            if usage is None
+            else {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.total_tokens},
+            "vectors": self.vectors,
+        }

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping
-from typing import Any, ClassVar
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 from ..config import ClientSettings, Timeouts, inference_base
-from ..errors import (
-    HFInferenceError,
-    ModelNotSupportedError,
-)
+from ..errors import HFInferenceError, InvalidRequestError, ModelNotSupportedError
 from ..http.session import HttpClient, borrow_client
 from ..hub.cache import MemoryCache
 from ..hub.metadata import LIST_RETRY, Hub
@@ -25,9 +22,16 @@ from ..hub.templates import load_chat_template
 from ..model_info import model_type as model_type_of
 from ..prompts.select import Prompt, TemplateInfo, build_prompt
 from ..protocol import images
-from ..types import Chunk, ImageResponse, Messages, RenderedPrompt
-from .base import AsyncGeneratorProvider, ProviderModelMixin
+from ..protocol.provider_tasks import (
+    FeatureExtraction,
+    HFInferenceEmbeddings,
+    OpenAIEmbeddings,
+    TEIEmbeddings,
+)
+from ..types import Chunk, EmbeddingResponse, ImageResponse, Messages, RenderedPrompt
+from .base import AsyncGeneratorProvider, ProviderModelMixin, instancemethod
 from .base import run_in_thread as _run_in_thread
+from .embeddings import embed_batches
 from .hf_models import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MODEL,
@@ -45,7 +49,10 @@ from .pooled import (
 )
 from .tgi_text import IMAGE_OPTIONS, generate_text, text_parameters
 
-__all__ = ["HuggingFaceInference"]
+__all__ = ["EmbeddingProtocol", "HuggingFaceInference"]
+
+#: How :meth:`HuggingFaceInference.embed` speaks to its server.
+EmbeddingProtocol = Literal["hf-inference", "tei", "openai"]
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +231,52 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             http, url, model, built.text, params, request.stream, request.do_continue,
             call.exchange,
         )  # fmt: skip
+
+    @instancemethod
+    async def embed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        protocol: EmbeddingProtocol = "hf-inference",
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> EmbeddingResponse:
+        """One vector per input from ``api_base``, spoken as ``protocol``:
+        ``"hf-inference"`` (``{base}/models/{model}/pipeline/feature-extraction``, the
+        default base), ``"tei"`` (a text-embeddings-inference server: ``{base}/embed``)
+        or ``"openai"`` (``{base}/v1/embeddings``; a base ending in ``/v1`` is kept).
+        A model given as a URL is a TEI endpoint. Long lists are split into
+        batches (``batch_size``); other keywords go into the request body."""
+        call = self._options(kwargs)
+        name = model.rstrip("/") if isinstance(model, str) else model
+        builder: FeatureExtraction
+        base = call.api_base
+        if isinstance(name, str) and name.startswith(("http://", "https://")):
+            protocol, base, name = "tei", name, ""
+        if protocol == "tei":
+            builder = TEIEmbeddings()
+        elif protocol == "openai":
+            builder = OpenAIEmbeddings(route="/embeddings" if base.endswith("/v1") else
+                                       "/v1/embeddings")  # fmt: skip
+        elif protocol == "hf-inference":
+            builder = HFInferenceEmbeddings()
+            name = type(self).get_model(name) if name else name
+        else:
+            raise InvalidRequestError(
+                f"protocol must be 'hf-inference', 'tei' or 'openai', got {protocol!r}"
+            )
+        if protocol != "tei" and not name:
+            raise InvalidRequestError("embed() needs a model id, e.g. 'BAAI/bge-small-en-v1.5'")
+        async with call_client(self, call) as http:
+            return await embed_batches(
+                http, base, builder, name, inputs, model=name or base,
+                provider=None if protocol != "hf-inference" else "hf-inference",
+                dimensions=dimensions, encoding_format=encoding_format, batch_size=batch_size,
+                extra={**call.extra, **kwargs}, exchange=call.exchange,
+            )  # fmt: skip
 
     async def render_prompt(
         self, model: str | None, messages: Messages, **kwargs: Any
