@@ -41,6 +41,7 @@ from .types import (
     FinishReason,
     ImageResponse,
     Messages,
+    ModelInfo,
     Reasoning,
     RelayedResponse,
     RenderedPrompt,
@@ -431,6 +432,16 @@ class AsyncClient:
         return await self._provider.embed(
             model, inputs, dimensions=dimensions, encoding_format=encoding_format, **options
         )
+
+    async def model_info(self, model: str) -> ModelInfo:
+        """What the Hub says of ``model`` for inference: its pipeline tag, the tasks
+        and providers of its mapping (status, provider id), and which of those
+        hfinfer speaks. Raises :class:`~hfinfer.errors.ModelNotFoundError` for a
+        model the Hub does not have."""
+        if self.route == "router":
+            return await self._provider.model_info(model)
+        async with HuggingFaceRouter(**self._options) as router:
+            return await router.model_info(model)
 
     async def models(self, *, refresh: bool = False) -> list[RouterModel]:
         """The router's catalogue (``GET {router}/v1/models``): each model served now,

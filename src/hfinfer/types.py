@@ -22,6 +22,8 @@ __all__ = [
     "ImageResponse",
     "Message",
     "Messages",
+    "ModelInfo",
+    "ProviderMapping",
     "ProviderOffer",
     "Reasoning",
     "RelayedResponse",
@@ -341,3 +343,33 @@ class RelayedResponse:
         """Close the stream and its connection (safe to call twice)."""
         if self.chunks is not None:
             await self.chunks.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderMapping:
+    """One provider the Hub routes a model to: for which ``task``, in which
+    ``status`` (``"live"``, ``"staging"``...), under which ``provider_id``; and
+    whether hfinfer ``speaks`` that provider's task."""
+
+    provider: str
+    task: str | None = None
+    status: str | None = None
+    provider_id: str | None = None
+    speaks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the Hub says of a model for inference: its ``pipeline_tag``, the
+    ``tasks`` its providers serve and the ``providers`` themselves (in the Hub's
+    order); ``raw`` is the Hub's answer."""
+
+    id: str
+    pipeline_tag: str | None = None
+    providers: tuple[ProviderMapping, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks the model's providers serve, each once, in order."""
+        return tuple(dict.fromkeys(p.task for p in self.providers if p.task))

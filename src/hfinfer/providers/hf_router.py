@@ -44,12 +44,19 @@ from ..hub.cache import (
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_tasks
 from ..protocol.parameters import apply_aliases
-from ..protocol.provider_tasks import feature_extraction
+from ..protocol.provider_tasks import feature_extraction, speaks
 from ..protocol.repo_ids import check_repo_id
 from ..protocol.routing import Plan, plan_embeddings, plan_route, provider_choice, split_model
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
-from ..types import Chunk, EmbeddingResponse, ImageResponse, decode_data_url
+from ..types import (
+    Chunk,
+    EmbeddingResponse,
+    ImageResponse,
+    ModelInfo,
+    ProviderMapping,
+    decode_data_url,
+)
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, instancemethod
 from .base import run_in_thread as _run_in_thread
 from .embeddings import embed_batches
@@ -233,6 +240,35 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         cls.provider_mappings.put(key, info)
         return info
 
+    @instancemethod
+    async def model_info(self, model: str, **kwargs: Any) -> ModelInfo:
+        """What the Hub says of ``model`` for inference: pipeline tag, and each
+        provider of its mapping with task, status, id, and whether hfinfer speaks it."""
+        name = split_model(model or "")[0].strip()
+        if not name:
+            raise InvalidRequestError("model_info() needs a model id, e.g. 'org/name'")
+        call = self._options(kwargs)
+        async with call_client(self, call) as http:
+            info = await Hub(http, ttl=MAPPING_TTL).model_info(name, expand=_MAPPING_EXPAND)
+        mapping = info.get(_MAPPING_EXPAND[0])
+        entries = mapping.items() if isinstance(mapping, dict) else (
+            (e.get("provider"), e) for e in mapping if isinstance(e, dict)
+        ) if isinstance(mapping, list) else ()  # fmt: skip
+        providers = tuple(
+            ProviderMapping(
+                str(provider),
+                _text(entry.get("task")),
+                _text(entry.get("status")),
+                _text(entry.get("providerId")),
+                speaks(str(provider), str(entry.get("task"))),
+            )
+            for provider, entry in entries
+            if isinstance(entry, dict)
+        )
+        return ModelInfo(
+            str(info.get("id") or name), _text(info.get("pipeline_tag")), providers, info
+        )
+
     # -- generation -------------------------------------------------------------
 
     @staticmethod
@@ -317,6 +353,10 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         body = _chat_body(plan.router_model, request, call.extra)
         url = f"{call.api_base}/v1/chat/completions"
         return _chat(http, url, body, splitter, call.exchange)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _chat_body(model: str, request: GenerationRequest, extra: Mapping[str, Any]) -> dict[str, Any]:
