@@ -203,7 +203,7 @@ async def test_an_openai_compatible_server_with_base64(own: FakeHF) -> None:
     packed = base64.b64encode(struct.pack("<3f", *floats)).decode()
     data = [{"object": "embedding", "index": 0, "embedding": packed}]
     own.script("POST", "/v1/embeddings", json_reply({"data": data, "usage": {"prompt_tokens": 2}}))
-    client = AsyncClient(api_base=f"{own.url}/v1", route="tgi")
+    client = AsyncClient(api_base=f"{own.url}/v1", route="openai")
     result = await client.embed("my-model", "hello", encoding_format="base64", dimensions=3)
     assert result.vectors == [floats] and result.usage is not None
     sent = own.last("POST", "/v1/embeddings").json()
@@ -253,3 +253,13 @@ def test_builders_refuse_what_their_protocol_lacks() -> None:
         OpenAIEmbeddings("together").request("m", ["a"], dimensions=0)
     request = OpenAIEmbeddings("together").request("m", "a", extra={"user": "u"})
     assert request.payload == {"input": ["a"], "model": "m", "user": "u"}
+
+
+async def test_an_openai_route_without_v1_in_the_base(own: FakeHF) -> None:
+    data = [{"index": 1, "embedding": [2.0]}, {"index": 0, "embedding": [1.0]}]
+    own.script("POST", "/v1/embeddings", json_reply({"data": data}))
+    result = await AsyncClient(api_base=own.url, route="openai", api_key="own-key").embed(
+        "m", ["a", "b"]
+    )
+    assert result.vectors == [[1.0], [2.0]]  # put back in input order
+    assert own.last("POST", "/v1/embeddings").headers["authorization"] == "Bearer own-key"

@@ -44,6 +44,7 @@ from .prompts.families import (
 )
 from .providers.base import AsyncGeneratorProvider, ProviderModelMixin
 from .types import (
+    ChoiceChunk,
     Chunk,
     EmbeddingResponse,
     FinishReason,
@@ -62,7 +63,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, ChatResponse, ChatStream, chat, embed
+    from .client import AsyncClient, ChatChoice, ChatResponse, ChatStream, chat, embed
     from .prompts.chat_template import render_chat_template
     from .prompts.select import get_inputs
     from .providers.hf_inference import HuggingFaceInference
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
 # rest of the package together, and `import hfinfer` should stay quick.
 _LAZY = {
     "AsyncClient": "hfinfer.client",
+    "ChatChoice": "hfinfer.client",
     "ChatResponse": "hfinfer.client",
     "ChatStream": "hfinfer.client",
     "HuggingFaceInference": "hfinfer.providers.hf_inference",
@@ -105,8 +107,10 @@ __all__ = [
     "AsyncGeneratorProvider",
     "AuthenticationError",
     "CertificateError",
+    "ChatChoice",
     "ChatResponse",
     "ChatStream",
+    "ChoiceChunk",
     "Chunk",
     "EmbeddingResponse",
     "EndpointGoneError",
