@@ -263,3 +263,44 @@ async def test_an_openai_route_without_v1_in_the_base(own: FakeHF) -> None:
     )
     assert result.vectors == [[1.0], [2.0]]  # put back in input order
     assert own.last("POST", "/v1/embeddings").headers["authorization"] == "Bearer own-key"
+
+
+# -- sentence similarity -----------------------------------------------------------------
+
+SIMILARITY = "TestInferenceClient.test_sentence_similarity[hf-inference,sentence-similarity].yaml"
+
+
+async def test_recorded_sentence_similarity(router: FakeRouter) -> None:
+    generation = load_cassette(SIMILARITY)[-1]
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    router.models[model] = {
+        "id": model,
+        "inferenceProviderMapping": {
+            "hf-inference": {"status": "live", "providerId": model, "task": "sentence-similarity"}
+        },
+    }
+    path = f"/hf-inference/models/{model}/pipeline/sentence-similarity"
+    router.script("POST", path, generation.reply())
+    asked = json.loads(generation.request_body)
+    scores = await AsyncClient().similarity(model, asked["source_sentence"], asked["sentences"])
+    assert scores == json.loads(generation.body)
+    sent = router.last("POST", path).json()
+    assert sent == {
+        "inputs": {"source_sentence": asked["source_sentence"], "sentences": asked["sentences"]}
+    }
+
+
+async def test_similarity_from_embeddings_elsewhere(router: FakeRouter, own: FakeHF) -> None:
+    served(router, "org/emb", together="t/emb")
+    data = [
+        {"index": 0, "embedding": [1.0, 0.0]},
+        {"index": 1, "embedding": [0.0, 2.0]},
+        {"index": 2, "embedding": [3.0, 0.0]},
+    ]
+    router.script("POST", "/together/v1/embeddings", json_reply({"data": data}))
+    assert await AsyncClient().similarity("org/emb", "a", ["b", "c"]) == [0.0, 1.0]
+    own.script("POST", "/embed", json_reply([[1.0, 1.0], [1.0, 1.0]]))
+    tei = AsyncClient(api_base=own.url, route="tgi")
+    assert await tei.similarity("", "a", ["b"]) == [pytest.approx(1.0)]
+    with pytest.raises(InvalidRequestError):
+        await tei.similarity("", "", ["b"])

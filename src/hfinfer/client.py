@@ -587,6 +587,32 @@ class AsyncClient:
             **options,
         )  # fmt: skip
 
+    async def similarity(
+        self,
+        model: str,
+        sentence: str,
+        others: Sequence[str],
+        *,
+        provider: str | None = None,
+        **options: Any,
+    ) -> list[float]:
+        """How close each of ``others`` is to ``sentence``: one score per sentence, in
+        order. Through the router, hf-inference's sentence-similarity pipeline when
+        the model's mapping has it; otherwise (another provider, or a server of
+        your own) the cosine similarity of the model's embeddings."""
+        if self._target.kind == "router":
+            return await self._provider.similarity(
+                model, sentence, others, provider=provider, **options
+            )
+        from .protocol.provider_tasks import check_inputs, cosine
+
+        texts = check_inputs(others)
+        if not isinstance(sentence, str) or not sentence:
+            raise InvalidRequestError("similarity() needs a sentence to compare the others with")
+        result = await self.embed(model, [sentence, *texts], provider=provider, **options)
+        first, *rest = result.vectors
+        return [cosine(first, vector) for vector in rest]
+
     async def model_info(self, model: str) -> ModelInfo:
         """What the Hub says of ``model`` for inference: its pipeline tag, the tasks
         and providers of its mapping (status, provider id), and which of those

@@ -53,9 +53,16 @@ from ..hub.cache import (
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_tasks
 from ..protocol.parameters import apply_aliases
-from ..protocol.provider_tasks import feature_extraction, speaks
+from ..protocol.provider_tasks import check_inputs, feature_extraction, speaks
 from ..protocol.repo_ids import check_repo_id
-from ..protocol.routing import Plan, plan_embeddings, plan_route, provider_choice, split_model
+from ..protocol.routing import (
+    POLICIES,
+    Plan,
+    plan_embeddings,
+    plan_route,
+    provider_choice,
+    split_model,
+)
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
 from ..types import (
@@ -288,6 +295,47 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         return info
 
     @instancemethod
+    async def similarity(
+        self,
+        model: str,
+        sentence: str,
+        others: Sequence[str],
+        *,
+        provider: str | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        """How close each of ``others`` is to ``sentence`` (one score each, in order):
+        through hf-inference's sentence-similarity pipeline when the model's mapping
+        has it, else the cosine of the embeddings the mapped provider makes."""
+        name, suffix = split_model(model or "")
+        choice = provider_choice(suffix, provider)
+        if not name.strip():
+            raise InvalidRequestError("similarity() needs a model id")
+        texts = check_inputs(others)
+        call = self._options(kwargs)
+        async with call_client(self, call) as http:
+            info = await type(self).get_provider_mapping(http, name)
+            mapping = None if info is None else info.get(_MAPPING_EXPAND[0])
+            pipeline = _similarity_entry(mapping, choice)
+            if pipeline is not None:
+                builder = provider_tasks.SentenceSimilarity()
+                request = builder.request(pipeline, sentence, texts)
+                async with http.open(
+                    "POST", f"{call.api_base}/hf-inference{request.path}",
+                    json={**request.payload, **call.extra}, model=name, expect="json",
+                ) as response:  # fmt: skip
+                    return builder.answer(await http.read_json(response), len(texts))
+            plan = plan_embeddings(name, choice, mapping)
+            assert plan.provider is not None and plan.provider_id is not None
+            vectors = await embed_batches(
+                http, f"{call.api_base}/{plan.provider}", feature_extraction(plan.provider),
+                plan.provider_id, [sentence, *texts], model=name, provider=plan.provider,
+                extra=call.extra,
+            )  # fmt: skip
+        first, *rest = vectors.vectors
+        return [provider_tasks.cosine(first, vector) for vector in rest]
+
+    @instancemethod
     async def model_info(self, model: str, **kwargs: Any) -> ModelInfo:
         """What the Hub says of ``model`` for inference: pipeline tag, and each
         provider of its mapping with task, status, id, and whether hfinfer speaks it."""
@@ -423,6 +471,19 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         splitter = _ManyAnswers(inside) if many else ThinkSplitter(start_inside=inside)
         url = f"{call.api_base}/v1/chat/completions"
         return _chat(http, url, body, splitter, call.exchange)
+
+
+def _similarity_entry(mapping: Any, choice: str | None) -> str | None:
+    """hf-inference's id for the model's sentence-similarity pipeline, when its mapping
+    has one live (and no other provider was asked for)."""
+    if choice not in (None, "hf-inference", *POLICIES) or not isinstance(mapping, dict):
+        return None
+    entry = mapping.get("hf-inference")
+    if not isinstance(entry, dict) or entry.get("task") != "sentence-similarity":
+        return None
+    if entry.get("status") not in (None, "live"):
+        return None
+    return str(entry.get("providerId") or "") or None
 
 
 def _text(value: Any) -> str | None:

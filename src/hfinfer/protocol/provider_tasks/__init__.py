@@ -39,6 +39,7 @@ from .fal_ai import FalImages
 from .hf_inference import HFInferenceImages
 from .nscale import NscaleImages
 from .replicate import ReplicateImages
+from .similarity import SentenceSimilarity, cosine
 from .together import TogetherImages
 from .wavespeed import WavespeedImages
 from .zai_org import ZaiImages
@@ -57,10 +58,12 @@ __all__ = [
     "Job",
     "JobState",
     "OpenAIEmbeddings",
+    "SentenceSimilarity",
     "TEIEmbeddings",
     "TextToImage",
     "builder",
     "check_inputs",
+    "cosine",
     "decode_base64_image",
     "feature_extraction",
     "image_sources",
@@ -78,6 +81,7 @@ PROVIDERS: dict[str, dict[str, Any]] = {
     "hf-inference": {
         "text-to-image": HFInferenceImages(),
         "feature-extraction": HFInferenceEmbeddings(),
+        "sentence-similarity": SentenceSimilarity(),
     },
     "nscale": {"text-to-image": NscaleImages()},
     "replicate": {"text-to-image": ReplicateImages()},
