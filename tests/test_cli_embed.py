@@ -126,3 +126,16 @@ async def test_client_model_info(monkeypatch: pytest.MonkeyPatch) -> None:
         ProviderMapping("replicate", "text-to-image", "live", "replicate/m", True),
         ProviderMapping("hyperbolic", "text-to-image", "live", "hyperbolic/m", False),
     )
+
+
+def test_embed_against_a_tei_server_of_ones_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hfserver import FakeHF
+
+    server = FakeHF()
+    server.script("POST", "/embed", json_reply([[0.25, 0.5]]))
+    with running_in_thread(server):
+        monkeypatch.delenv("HFINFER_API_BASE")
+        code, out, err = run("embed", "-m", "any", "hi", "--api-base", server.url, "--route", "tgi")
+    assert code == 0, err
+    assert json.loads(out) == [0.25, 0.5]
+    assert server.last("POST", "/embed").json() == {"inputs": ["hi"]}
