@@ -436,3 +436,37 @@ def test_n_above_one_is_refused_where_the_upstream_cannot(configured: Gateway) -
     # TGI's own protocol makes one answer per request: refused before anything is sent.
     with pytest.raises(openai.BadRequestError):
         client_for(configured).chat.completions.create(model="org/tgi-m", messages=USER, n=2)
+
+
+# -- embeddings ---------------------------------------------------------------------
+
+PIPELINE = "/hf-inference/models/org/emb/pipeline/feature-extraction"
+
+
+def _embedding_model(router: FakeRouter) -> None:
+    offer = {"status": "live", "providerId": "org/emb", "task": "feature-extraction"}
+    router.models["org/emb"] = {
+        "id": "org/emb",
+        "pipeline_tag": "feature-extraction",
+        "inferenceProviderMapping": {"hf-inference": offer},
+    }
+
+
+def test_embeddings_as_floats_and_as_base64(gateway: Gateway, router: FakeRouter) -> None:
+    _embedding_model(router)
+    vectors = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.125]]
+    router.script("POST", PIPELINE, json_reply(vectors), json_reply(vectors))
+    client = client_for(gateway)
+    floats = client.embeddings.create(model="org/emb", input=["a", "bb"], encoding_format="float")
+    assert [item.embedding for item in floats.data] == vectors
+    assert [item.index for item in floats.data] == [0, 1] and floats.model == "org/emb"
+    # The openai client asks for base64 by default and decodes it itself.
+    decoded = client.embeddings.create(model="org/emb", input=["a", "bb"])
+    assert [item.embedding for item in decoded.data] == vectors
+    assert router.last("POST", PIPELINE).json()["inputs"] == ["a", "bb"]
+
+
+def test_embeddings_bounds(configured: Gateway) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_for(configured).embeddings.create(model="org/emb", input=[])
+    assert caught.value.body["param"] == "input"

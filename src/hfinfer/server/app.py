@@ -28,7 +28,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .config import ServerConfig, load_config
 from .edge import json_response
 from .gateway import Gateway
-from .routes import chat, completions, health, images, metrics, models, page, render, responses
+from .routes import (
+    chat,
+    completions,
+    embeddings,
+    health,
+    images,
+    metrics,
+    models,
+    page,
+    render,
+    responses,
+)
 
 __all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
 
@@ -38,6 +49,7 @@ RouteGroup = Callable[[], list[BaseRoute]]
 ROUTE_GROUPS: list[RouteGroup] = [
     chat.routes,
     completions.routes,
+    embeddings.routes,
     render.routes,
     images.routes,
     models.routes,
