@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -202,6 +203,26 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Close the connection pool (when the client was opened with ``async with``)."""
         await self._provider.aclose()
+
+    async def dataset_parquet_files(
+        self, repo: str, *, config: str = "default", split: str = "train"
+    ) -> list[str]:
+        """The URLs of a Hub dataset split's Parquet files (the Hub's parquet listing)."""
+        from .hub import datasets
+
+        provider = self._provider
+        return await datasets.parquet_urls(
+            repo, config, split, api_key=provider._api_key, proxy=provider._proxy
+        )
+
+    async def download_file(self, url: str, target: str | Path) -> Path:
+        """Download ``url`` (or an ``hf://datasets/...`` path) into the file ``target``."""
+        from .hub import datasets
+
+        provider = self._provider
+        return await datasets.download(
+            url, Path(target), api_key=provider._api_key, proxy=provider._proxy
+        )
 
     @overload
     async def chat(

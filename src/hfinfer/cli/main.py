@@ -20,6 +20,7 @@ from ..client import ChatResponse
 from ..errors import HFInferenceError, StreamError, TimeoutError
 from ..providers.hf_inference import HuggingFaceInference
 from ..types import FinishReason, ImageResponse, Messages, Reasoning, Usage
+from .batch import batch
 
 T = TypeVar("T")
 
@@ -355,6 +356,9 @@ def models() -> None:
     names = _run(HuggingFaceInference.get_models_async)
     for name in names:
         click.echo(name)
+
+
+cli.add_command(batch)
 
 
 def main() -> None:

@@ -1,0 +1,108 @@
+"""A local router for batch tests: slow answers, 429 with retry-after, rows that
+fail, 402 on demand, and a count of every request per ``custom_id``.
+
+Batch inputs made by :func:`rows` put the row's id first in the user message
+(``"r7|question"``), so the server can tell rows apart without a side channel.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hfserver import Reply, json_reply
+from routerserver import FakeRouter, completion, openai_error
+
+MODEL = "org/batch-model"
+
+
+def row_id(request_json: dict[str, Any]) -> str:
+    """The custom_id a request was made for (the part before ``|`` of its last message)."""
+    content = request_json["messages"][-1]["content"]
+    return str(content).split("|", 1)[0]
+
+
+class BatchRouter(FakeRouter):
+    """The router's chat route with faults by row and by count.
+
+    - ``delay``: seconds before each chat answer's headers (a slow provider);
+    - ``fail_rows``: rows answered 400 (never retried);
+    - ``flaky_rows``: row -> how many 500s before it succeeds;
+    - ``throttle_first``: the first N chat requests get 429 with ``retry-after``;
+    - ``pay_after``: after N answered chat requests, every one gets 402;
+    - ``counts``: chat requests per row.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delay = 0.0
+        self.fail_rows: set[str] = set()
+        self.flaky_rows: dict[str, int] = {}
+        self.throttle_first = 0
+        self.retry_after = "0.2"
+        self.pay_after: int | None = None
+        self.counts: Counter[str] = Counter()
+        self.answered = 0
+        self.chat_requests = 0
+        self.lock = threading.Lock()
+        self.add_chat_model(MODEL)
+        self.chat_handlers[MODEL] = self.answer
+
+    def answer(self, request: Any) -> Reply:
+        body = request.json()
+        rid = row_id(body)
+        with self.lock:
+            self.counts[rid] += 1
+            self.chat_requests += 1
+            number = self.chat_requests
+            if self.pay_after is not None and self.answered >= self.pay_after:
+                return openai_error("You have exceeded your monthly included credits.", 402,
+                                    "payment_required")  # fmt: skip
+            if number <= self.throttle_first:
+                reply = openai_error("Rate limit reached", 429, "rate_limit")
+                reply.headers["retry-after"] = self.retry_after
+                return reply
+            if rid in self.fail_rows:
+                return openai_error(f"row {rid} is malformed", 400)
+            if self.flaky_rows.get(rid, 0) > 0:
+                self.flaky_rows[rid] -= 1
+                return openai_error("upstream broke", 500, "server_error")
+            self.answered += 1
+        text = f"answer to {body['messages'][-1]['content']}"
+        reply = json_reply(completion(text, usage=(10, 5)), **{"x-request-id": f"req-{rid}"})
+        reply.delay_headers = self.delay
+        return reply
+
+
+def rows(count: int, *, prefix: str = "r", text: str = "question") -> list[dict[str, Any]]:
+    """Shorthand lines ``{"custom_id", "prompt"}``."""
+    return [{"custom_id": f"{prefix}{n}", "prompt": f"{prefix}{n}|{text} {n}"}
+            for n in range(count)]  # fmt: skip
+
+
+def openai_rows(count: int, model: str = MODEL) -> list[dict[str, Any]]:
+    """Lines in OpenAI's batch format."""
+    return [
+        {
+            "custom_id": f"r{n}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": f"r{n}|q {n}"}],
+                     "max_tokens": 20},
+        }
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

@@ -1,0 +1,256 @@
+"""hfinfer.batch against a local router that is slow, throttles, fails rows and
+runs out of credits: every row once, resumes that skip what is done, 402 stops."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchserver import MODEL, BatchRouter, openai_rows, read_jsonl, rows, write_jsonl
+from hfinfer import AsyncClient
+from hfinfer.batch import BatchStopped, PriceList, RequestDefaults, RetryRules, plan, run
+from hfinfer.batch.runner import BatchConfig
+from hfinfer.errors import InvalidRequestError
+from routerserver import clear_router_caches
+
+FAST = RetryRules(max_attempts=5, backoff_base=0.05, backoff_cap=0.2)
+DEFAULTS = RequestDefaults(model=MODEL, options={"max_tokens": 16})
+
+
+@pytest.fixture
+async def router(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[BatchRouter]:
+    server = BatchRouter()
+    await server.start()
+    for name in ("HF_ENDPOINT", "HF_ROUTER_URL"):
+        monkeypatch.setenv(name, server.url)
+    clear_router_caches()
+    try:
+        yield server
+    finally:
+        clear_router_caches()
+        await server.stop()
+
+
+async def collect(input_path: Path, output: Path, **options: Any) -> list[Any]:
+    options.setdefault("defaults", DEFAULTS)
+    options.setdefault("rules", FAST)
+    options.setdefault("prices", PriceList({}))
+    return [result async for result in run(input_path, output, **options)]
+
+
+def custom_ids(path: Path) -> list[str]:
+    return [line["custom_id"] for line in read_jsonl(path)]
+
+
+async def test_every_row_once_through_throttling_and_failures(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    router.delay = 0.02
+    router.throttle_first = 4
+    router.flaky_rows = {"r3": 2}
+    router.fail_rows = {"r7"}
+    source = write_jsonl(tmp_path / "in.jsonl", rows(30))
+    out = tmp_path / "out.jsonl"
+    results = await collect(source, out, concurrency=4)
+    assert sorted(r.custom_id for r in results) == sorted(f"r{n}" for n in range(30))
+    assert sorted(custom_ids(out)) == sorted(f"r{n}" for n in range(30) if n != 7)
+    errors = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert [e["custom_id"] for e in errors] == ["r7"]
+    assert errors[0]["response"]["status_code"] == 400 and errors[0]["error"] is None
+    assert router.counts["r7"] == 1  # a 400 is never retried
+    assert router.counts["r3"] >= 3  # two 500s, then the answer
+    line = next(x for x in read_jsonl(out) if x["custom_id"] == "r3")
+    assert set(line) == {"id", "custom_id", "response", "error"}
+    assert line["id"].startswith("batch_req_") and line["error"] is None
+    response = line["response"]
+    assert set(response) == {"status_code", "request_id", "body"}
+    assert response["status_code"] == 200
+    body = response["body"]
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"] == "answer to r3|question 3"
+    assert body["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    assert body["hfinfer"]["attempts"] == router.counts["r3"]
+    assert set(body["hfinfer"]) == {"provider", "estimated_cost_usd", "latency_s", "attempts"}
+
+
+async def test_openai_batch_lines_and_the_body_sent(router: BatchRouter, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", openai_rows(3))
+    out = tmp_path / "out.jsonl"
+    await collect(source, out, defaults=RequestDefaults())
+    sent = [r.json() for r in router.requests if r.path == "/v1/chat/completions"]
+    assert len(sent) == 3
+    assert all(body["max_tokens"] == 20 and body["model"] == MODEL for body in sent)
+    assert sorted(custom_ids(out)) == ["r0", "r1", "r2"]
+
+
+async def test_rerun_skips_done_and_resends_only_changed_rows(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", rows(10))
+    out = tmp_path / "out.jsonl"
+    await collect(source, out)
+    assert await collect(source, out) == []  # nothing left to do
+    assert all(router.counts[f"r{n}"] == 1 for n in range(10))
+    edited = rows(10)
+    edited[2]["prompt"] = "r2|a new question"
+    edited[5]["prompt"] = "r5|another"
+    edited.reverse()  # order does not matter: rows are matched by custom_id and hash
+    write_jsonl(source, edited)
+    again = await collect(source, out)
+    assert sorted(r.custom_id for r in again) == ["r2", "r5"]
+    assert {n: router.counts[f"r{n}"] for n in range(10)} == {
+        n: 2 if n in (2, 5) else 1 for n in range(10)
+    }
+    lines = read_jsonl(out)
+    assert len(lines) == 12  # appended, never rewritten
+    latest = {x["custom_id"]: x for x in lines}
+    assert latest["r2"]["response"]["body"]["choices"][0]["message"]["content"] == (
+        "answer to r2|a new question"
+    )
+
+
+async def test_a_line_written_but_not_recorded_is_not_sent_again(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    await collect(write_jsonl(tmp_path / "five.jsonl", rows(5)), out)
+    six = write_jsonl(tmp_path / "six.jsonl", rows(6))
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    await collect(six, elsewhere)
+    (r5,) = [x for x in read_jsonl(elsewhere) if x["custom_id"] == "r5"]
+    # r5's line is in the file but not in the state: a kill between the append and
+    # the record. The rerun reads it back instead of asking again.
+    with out.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(r5) + "\n")
+    assert await collect(six, out) == []
+    assert router.counts["r5"] == 1
+    assert sorted(custom_ids(out)) == [f"r{n}" for n in range(6)]
+
+
+async def test_a_torn_last_line_is_cut(router: BatchRouter, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", rows(4))
+    out = tmp_path / "out.jsonl"
+    await collect(source, out)
+    with out.open("a", encoding="utf-8") as handle:
+        handle.write('{"id": "batch_req_0123", "custom_id": "r9", "respo')
+    write_jsonl(source, rows(6))
+    await collect(source, out)
+    lines = read_jsonl(out)  # every line parses
+    assert sorted(x["custom_id"] for x in lines) == [f"r{n}" for n in range(6)]
+
+
+async def test_an_output_shorter_than_recorded_is_refused(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", rows(3))
+    out = tmp_path / "out.jsonl"
+    await collect(source, out)
+    out.write_text("", encoding="utf-8")
+    with pytest.raises(InvalidRequestError, match="--restart"):
+        await collect(source, out)
+    assert len(await collect(source, out, restart=True)) == 3
+
+
+async def test_failed_rows_are_skipped_unless_retry_failed(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    router.fail_rows = {"r1"}
+    source = write_jsonl(tmp_path / "in.jsonl", rows(3))
+    out = tmp_path / "out.jsonl"
+    await collect(source, out)
+    router.fail_rows = set()
+    assert await collect(source, out) == []
+    assert router.counts["r1"] == 1
+    again = await collect(source, out, retry_failed=True)
+    assert [(r.custom_id, r.ok) for r in again] == [("r1", True)]
+    assert sorted(custom_ids(out)) == ["r0", "r1", "r2"]
+
+
+async def test_402_stops_cleanly_and_the_rerun_resumes(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    router.pay_after = 5
+    source = write_jsonl(tmp_path / "in.jsonl", rows(20))
+    out = tmp_path / "out.jsonl"
+    seen: list[str] = []
+    with pytest.raises(BatchStopped) as stopped:
+        async for result in run(source, out, defaults=DEFAULTS, rules=FAST, concurrency=2,
+                                prices=PriceList({})):  # fmt: skip
+            seen.append(result.custom_id)
+    assert stopped.value.reason == "payment"
+    assert "402" in str(stopped.value)
+    assert sorted(custom_ids(out)) == sorted(seen) and len(seen) == 5
+    assert not (tmp_path / "out.errors.jsonl").exists()  # a 402 is not the row's fault
+    done_before = set(seen)
+    router.pay_after = None
+    await collect(source, out)
+    assert sorted(custom_ids(out)) == sorted(f"r{n}" for n in range(20))
+    assert all(router.counts[cid] == 1 for cid in done_before)
+
+
+async def test_limit_sends_at_most_n(router: BatchRouter, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", rows(10))
+    out = tmp_path / "out.jsonl"
+    assert len(await collect(source, out, limit=4)) == 4
+    assert len(await collect(source, out, limit=4)) == 4
+    assert len(await collect(source, out)) == 2
+    assert sorted(custom_ids(out)) == sorted(f"r{n}" for n in range(10))
+
+
+async def test_max_cost_stops_before_the_budget_is_passed(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    # $1 per million prompt tokens and $1 per million completion: 15 tokens a row
+    # answered; 16 + ~8 reserved per row in flight.
+    prices = PriceList({MODEL: {"together": (1000.0, 1000.0)}})
+    source = write_jsonl(tmp_path / "in.jsonl", rows(20))
+    out = tmp_path / "out.jsonl"
+    results: list[Any] = []
+    with pytest.raises(BatchStopped) as stopped:
+        async for result in run(source, out, defaults=DEFAULTS, rules=FAST, concurrency=1,
+                                prices=prices, max_cost=0.1):  # fmt: skip
+            results.append(result)
+    assert stopped.value.reason == "max_cost"
+    spent = sum(r.cost for r in results)
+    assert 0 < spent <= 0.1 and 0 < len(results) < 20
+    assert results[0].line["response"]["body"]["hfinfer"]["estimated_cost_usd"] == (
+        pytest.approx(0.015)
+    )
+
+
+async def test_dry_run_counts_and_estimates(router: BatchRouter, tmp_path: Path) -> None:
+    prices = PriceList({MODEL: {"together": (1.0, 2.0)}})
+    source = write_jsonl(tmp_path / "in.jsonl", rows(6))
+    out = tmp_path / "out.jsonl"
+    await collect(source, out, limit=2)
+    async with AsyncClient(max_retries=0) as client:
+        dry = await plan(BatchConfig(out, source, defaults=DEFAULTS), client, prices)
+    assert (dry.total, dry.to_send, dry.done, dry.changed) == (6, 4, 2, 0)
+    assert dry.max_completion_tokens == 4 * 16
+    assert dry.cost_high > dry.cost_low > 0
+    assert dry.cost_high == pytest.approx(dry.prompt_tokens * 1e-6 + 64 * 2e-6)
+    assert router.chat_requests == 2  # the dry run sent nothing
+
+
+async def test_bad_input_is_a_clear_error_before_sending(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"custom_id": "a", "prompt": "a|x"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(InvalidRequestError, match=r"in.jsonl:2: not JSON"):
+        await collect(source, tmp_path / "out.jsonl")
+    write_jsonl(source, [{"custom_id": "a", "prompt": "x"}, {"custom_id": "a", "prompt": "y"}])
+    with pytest.raises(InvalidRequestError, match="appears twice"):
+        await collect(source, tmp_path / "out2.jsonl")
+    write_jsonl(source, [{"custom_id": "a", "prompt": "x"}])
+    with pytest.raises(InvalidRequestError, match="no model"):
+        await collect(source, tmp_path / "out3.jsonl", defaults=RequestDefaults())
+    write_jsonl(source, [{"custom_id": "a", "method": "POST", "url": "/v1/responses",
+                          "body": {"model": MODEL, "input": "x"}}])  # fmt: skip
+    with pytest.raises(InvalidRequestError, match="/v1/responses is not supported"):
+        await collect(source, tmp_path / "out4.jsonl")
+    assert router.chat_requests == 0
