@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from hfserver import Reply, json_reply
 from routerserver import FakeRouter, completion, openai_error
@@ -50,6 +51,26 @@ class BatchRouter(FakeRouter):
         self.lock = threading.Lock()
         self.add_chat_model(MODEL)
         self.chat_handlers[MODEL] = self.answer
+        #: Raw files by path (the Hub's parquet listing and dataset files).
+        self.raw: dict[str, tuple[str, bytes]] = {}
+
+    def add_dataset(self, repo: str, config: str, split: str, parts: list[bytes]) -> list[str]:
+        """A dataset split as the Hub lists it: its Parquet files at their resolve URLs."""
+        urls = []
+        for number, data in enumerate(parts):
+            where = f"{config}/{split}/{number}.parquet"
+            path = f"/datasets/{repo}/resolve/refs%2Fconvert%2Fparquet/{where}"
+            self.raw[unquote(path)] = ("application/octet-stream", data)
+            urls.append(self.url + path)
+        listing = json.dumps(urls).encode()
+        self.raw[f"/api/datasets/{repo}/parquet/{config}/{split}"] = ("application/json", listing)
+        return urls
+
+    def _route(self, request: Any) -> Reply:
+        if request.method == "GET" and request.path in self.raw:
+            kind, data = self.raw[request.path]
+            return Reply(200, {"content-type": kind}, data)
+        return super()._route(request)
 
     def answer(self, request: Any) -> Reply:
         body = request.json()

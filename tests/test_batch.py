@@ -254,3 +254,86 @@ async def test_bad_input_is_a_clear_error_before_sending(
     with pytest.raises(InvalidRequestError, match="/v1/responses is not supported"):
         await collect(source, tmp_path / "out4.jsonl")
     assert router.chat_requests == 0
+
+
+def parquet_bytes(table: dict[str, list[Any]]) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table(table), sink)
+    return sink.getvalue()
+
+
+async def test_parquet_rows_with_a_template_into_a_parquet_table(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "rows.parquet"
+    source.write_bytes(parquet_bytes({"key": ["a", "b", "c"], "text": ["x", "y", "z"]}))
+    defaults = RequestDefaults(model=MODEL, template="{key}|Label: {text}", system="Be brief.",
+                               id_column="key")  # fmt: skip
+    out = tmp_path / "labels.parquet"
+    results = await collect(source, out, defaults=defaults, output_format="parquet")
+    assert sorted(r.custom_id for r in results) == ["a", "b", "c"]
+    sent = router.last("POST", "/v1/chat/completions").json()
+    assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert sent["messages"][1]["content"].endswith("|Label: " + {"a": "x", "b": "y", "c": "z"}[
+        sent["messages"][1]["content"][0]])
+    table = pq.read_table(out).to_pylist()
+    assert sorted((row["custom_id"], row["content"]) for row in table) == [
+        ("a", "answer to a|Label: x"), ("b", "answer to b|Label: y"), ("c", "answer to c|Label: z"),
+    ]  # fmt: skip
+    assert all(row["status_code"] == 200 and row["prompt_tokens"] == 10 for row in table)
+    # A rerun with one row more sends one request and rewrites the whole table.
+    source.write_bytes(parquet_bytes({"key": ["a", "b", "c", "d"], "text": ["x", "y", "z", "w"]}))
+    assert [r.custom_id for r in await collect(source, out, defaults=defaults,
+                                                output_format="parquet")] == ["d"]  # fmt: skip
+    assert sorted(row["custom_id"] for row in pq.read_table(out).to_pylist()) == list("abcd")
+
+
+async def test_rows_without_ids_are_named_by_their_content(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.parquet"
+    source.write_bytes(parquet_bytes({"prompt": ["p|one", "p|two", "p|one"]}))
+    out = tmp_path / "out.jsonl"
+    first = sorted(r.custom_id for r in await collect(source, out))
+    assert len(set(first)) == 3 and all(cid.startswith("row-") for cid in first)
+    # A row inserted in front renames nothing: only it is sent.
+    source.write_bytes(parquet_bytes({"prompt": ["p|zero", "p|one", "p|two", "p|one"]}))
+    assert len(await collect(source, out)) == 1
+
+
+async def test_a_hub_dataset_split_is_read_through_its_parquet_listing(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    parts = [parquet_bytes({"custom_id": ["d0", "d1"], "question": ["d0|a", "d1|b"]}),
+             parquet_bytes({"custom_id": ["d2"], "question": ["d2|c"]})]  # fmt: skip
+    router.add_dataset("org/questions", "default", "test", parts)
+    out = tmp_path / "out.jsonl"
+    defaults = RequestDefaults(model=MODEL, prompt_column="question")
+    results = [r async for r in run(None, out, dataset="org/questions", split="test",
+                                    defaults=defaults, prices=PriceList({}))]  # fmt: skip
+    assert sorted(r.custom_id for r in results) == ["d0", "d1", "d2"]
+    downloads = router.count("GET", "/datasets/org/questions/resolve/")
+    assert downloads == 2
+    # hf:// paths map to the Hub's resolve URLs; a resume reads the files it downloaded.
+    single = tmp_path / "single.jsonl"
+    path = "hf://datasets/org/questions@refs%2Fconvert%2Fparquet/default/test/1.parquet"
+    assert [r.custom_id async for r in run(path, single, defaults=defaults,
+                                           prices=PriceList({}))] == ["d2"]  # fmt: skip
+    assert [r async for r in run(path, single, defaults=defaults, prices=PriceList({}))] == []
+    assert router.count("GET", "/datasets/org/questions/resolve/") == downloads + 1
+
+
+async def test_a_dataset_the_hub_does_not_list_is_a_clear_error(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    from hfinfer.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="no Parquet files for dataset 'org/none'"):
+        await collect(None, tmp_path / "o.jsonl", dataset="org/none")  # type: ignore[arg-type]

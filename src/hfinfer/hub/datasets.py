@@ -12,7 +12,7 @@ import asyncio
 import os
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from ..config import ClientSettings
 from ..errors import ConnectionError, HFInferenceError, InvalidRequestError, ModelNotFoundError
@@ -40,7 +40,7 @@ def hf_path_url(path: str, endpoint: str) -> str:
         )
     owner, name, rest = parts[0], parts[1], "/".join(parts[2:])
     name, _, revision = name.partition("@")
-    revision = quote(revision or "main", safe="")
+    revision = quote(unquote(revision or "main"), safe="")
     return f"{endpoint}/datasets/{owner}/{name}/resolve/{revision}/{quote(rest, safe='/')}"
 
 
@@ -87,7 +87,19 @@ async def download(
         url = hf_path_url(url, settings.hub_endpoint)
     partial = target.with_name(target.name + ".part")
     target.parent.mkdir(parents=True, exist_ok=True)
-    async with HttpClient(settings) as http, http.open("GET", url, stream=True) as response:
+    async with HttpClient(settings) as http:
+        try:
+            await _save(http, url, target, partial)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(
+                f"{url}: no such file on the Hub (check the dataset, revision and path)"
+            ) from exc
+    await asyncio.to_thread(os.replace, partial, target)
+    return target
+
+
+async def _save(http: HttpClient, url: str, target: Path, partial: Path) -> None:
+    async with http.open("GET", url, stream=True) as response:
         handle = await asyncio.to_thread(partial.open, "wb")
         try:
             try:
@@ -99,8 +111,6 @@ async def download(
                 raise ConnectionError(f"Downloading {url} into {target} failed: {exc}") from exc
         finally:
             await asyncio.to_thread(handle.close)
-    await asyncio.to_thread(os.replace, partial, target)
-    return target
 
 
 def _write(handle: BinaryIO, piece: bytes) -> None:
