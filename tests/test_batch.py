@@ -15,7 +15,7 @@ from hfinfer import AsyncClient
 from hfinfer.batch import BatchStopped, PriceList, RequestDefaults, RetryRules, plan, run
 from hfinfer.batch.runner import BatchConfig
 from hfinfer.errors import InvalidRequestError
-from routerserver import clear_router_caches
+from routerserver import clear_router_caches, mapping
 
 FAST = RetryRules(max_attempts=5, backoff_base=0.05, backoff_cap=0.2)
 DEFAULTS = RequestDefaults(model=MODEL, options={"max_tokens": 16})
@@ -337,3 +337,29 @@ async def test_a_dataset_the_hub_does_not_list_is_a_clear_error(
 
     with pytest.raises(ModelNotFoundError, match="no Parquet files for dataset 'org/none'"):
         await collect(None, tmp_path / "o.jsonl", dataset="org/none")  # type: ignore[arg-type]
+
+
+async def test_dry_run_prices_come_from_the_routers_model_list(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    router.router_models = [
+        {"id": MODEL, "object": "model", "owned_by": "org", "providers": [
+            {"provider": "together", "status": "live", "pricing": {"input": 2.0, "output": 4.0}},
+            {"provider": "novita", "status": "live", "pricing": {"input": 1.0, "output": 1.0}},
+        ]},
+    ]  # fmt: skip
+    router.models[MODEL]["inferenceProviderMapping"] = mapping(
+        together="conversational", novita="conversational"
+    )
+    source = write_jsonl(tmp_path / "in.jsonl", rows(3))
+    config = BatchConfig(tmp_path / "out.jsonl", source, defaults=DEFAULTS, provider="novita")
+    async with AsyncClient(max_retries=0) as client:
+        dry = await plan(config, client)
+    assert dry.unpriced == 0
+    assert dry.cost_high == pytest.approx((dry.prompt_tokens + 3 * 16) * 1e-6)
+    # The provider that answered (x-inference-provider, else the one asked for) sets the price.
+    results = [r async for r in run(source, tmp_path / "out.jsonl", defaults=DEFAULTS,
+                                    provider="novita", rules=FAST)]  # fmt: skip
+    costs = [r.line["response"]["body"]["hfinfer"]["estimated_cost_usd"] for r in results]
+    assert costs == [pytest.approx(15e-6)] * 3
+    assert {r.line["response"]["request_id"] for r in results} == {"req-r0", "req-r1", "req-r2"}

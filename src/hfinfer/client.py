@@ -300,18 +300,18 @@ class AsyncClient:
         """The URLs of a Hub dataset split's Parquet files (the Hub's parquet listing)."""
         from .hub import datasets
 
-        provider = self._provider
+        options = self._options
         return await datasets.parquet_urls(
-            repo, config, split, api_key=provider._api_key, proxy=provider._proxy
+            repo, config, split, api_key=options["api_key"], proxy=options["proxy"]
         )
 
     async def download_file(self, url: str, target: str | Path) -> Path:
         """Download ``url`` (or an ``hf://datasets/...`` path) into the file ``target``."""
         from .hub import datasets
 
-        provider = self._provider
+        options = self._options
         return await datasets.download(
-            url, Path(target), api_key=provider._api_key, proxy=provider._proxy
+            url, Path(target), api_key=options["api_key"], proxy=options["proxy"]
         )
 
     @overload

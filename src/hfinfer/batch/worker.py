@@ -67,14 +67,14 @@ async def _chat(client: Any, request: BatchRequest, provider: str | None, prices
         kwargs["provider"] = provider
     reply = await client.chat(model, body["messages"], **kwargs)
     elapsed = asyncio.get_running_loop().time() - started
-    answered_by = getattr(reply, "provider", None) or split_provider(model, provider)[1]
+    answered_by = reply.provider or split_provider(model, provider)[1]
     usage = reply.usage
     prompt = (usage.prompt_tokens if usage else None) or 0
     completion = (usage.completion_tokens if usage else None) or 0
     cost = prices.cost(model, answered_by, prompt, completion)
     meta = Meta(answered_by, cost, elapsed, attempt)
     line = success_line(request.custom_id, request.key, chat_body(request.key, model, reply, meta),
-                        getattr(reply, "request_id", None))  # fmt: skip
+                        reply.request_id)  # fmt: skip
     return Outcome(line, None, attempt, cost, prompt + completion)
 
 
