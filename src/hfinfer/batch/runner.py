@@ -17,15 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import HFInferenceError, InvalidRequestError, RateLimitError
+from ..errors import HFInferenceError, InvalidRequestError
 from .cost import PriceList, estimate_prompt_tokens, max_output_tokens, split_provider
 from .inputs import CHAT_URL, EMBEDDINGS_URL, BatchRequest, RequestDefaults, iter_files
 from .outputs import OutputPaths, write_parquet
 from .progress import Progress
-from .rate import AdaptiveLimit, Pause, RetryRules, TokenBucket, Verdict
+from .rate import RetryRules
+from .sender import BatchStopped, Sender
 from .sources import resolve_inputs
 from .state import BatchState, Entry, Record
-from .worker import Outcome, send_request
 
 __all__ = ["BatchConfig", "BatchResult", "BatchStopped", "run"]
 
@@ -35,18 +35,6 @@ logger = logging.getLogger(__name__)
 READ_CHUNK = 256
 #: Results recorded per trip to the writing thread, at most.
 WRITE_CHUNK = 512
-
-
-class BatchStopped(HFInferenceError):
-    """The run stopped before the end: credits used up (402), a refused token, or
-    ``max_cost`` reached. Everything finished is written; run again to resume.
-
-    ``reason`` is ``"payment"``, ``"auth"`` or ``"max_cost"``.
-    """
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +95,10 @@ class _Job:
                  progress: Progress) -> None:  # fmt: skip
         self.config, self.client, self.prices, self.progress = config, client, prices, progress
         self.state = BatchState(config.paths)
-        self.limit = AdaptiveLimit(config.concurrency)
-        self.rpm = TokenBucket(config.rpm) if config.rpm else None
-        self.tpm = TokenBucket(config.tpm, burst=config.tpm / 60 * 5) if config.tpm else None
-        self.pause = Pause()
-        self.stopped: BatchStopped | None = None
+        self.sender = Sender(client, concurrency=config.concurrency, rpm=config.rpm,
+                             tpm=config.tpm, rules=config.rules, prices=prices,
+                             provider=config.provider, progress=progress)  # fmt: skip
+        self.limit = self.sender.limit
         self.spent = 0.0
         self.reserved = 0.0
         self.finished: asyncio.Queue[Record | None] = asyncio.Queue()
@@ -175,14 +162,17 @@ class _Job:
         )  # fmt: skip
         return True
 
+    @property
+    def stopped(self) -> BatchStopped | None:
+        return self.sender.stopped
+
     def stop(self, why: str, reason: str) -> None:
-        if self.stopped is None:
-            self.stopped = BatchStopped(f"Stopped: {why}.", reason=reason)
+        self.sender.stop(why, reason)
 
     async def one(self, request: BatchRequest, epoch: int, reserve: float) -> None:
         self.progress.in_flight += 1
         try:
-            outcome = await self.attempts(request, epoch)
+            outcome = await self.sender.send(request, epoch)
         finally:
             self.progress.in_flight -= 1
             self.reserved -= reserve
@@ -190,41 +180,6 @@ class _Job:
         if outcome is not None:
             self.spent += outcome.cost or 0.0
             await self.finished.put(outcome.record(request))
-
-    async def attempts(self, request: BatchRequest, epoch: int) -> Outcome | None:
-        """Send until an answer, a final failure, or a stop (``None``: not recorded)."""
-        rules, attempt = self.config.rules, 0
-        estimate = estimate_prompt_tokens(request.body) + max_output_tokens(request.body)
-        while True:
-            attempt += 1
-            await self.pause.wait()
-            if self.stopped is not None:
-                return None
-            if self.rpm is not None:
-                await self.rpm.take(1)
-            if self.tpm is not None:
-                await self.tpm.take(estimate)
-            outcome = await send_request(self.client, request, self.config.provider,
-                                         self.prices, attempt)  # fmt: skip
-            if self.tpm is not None:
-                self.tpm.refund(estimate - outcome.tokens_used())
-            if outcome.error is None:
-                self.limit.on_success()
-                return outcome
-            verdict = rules.verdict(outcome.error)
-            if verdict == Verdict.STOP:
-                self.stop(f"{outcome.error}", "auth" if outcome.error_status() in (401, 403)
-                          else "payment")  # fmt: skip
-                return None
-            if isinstance(outcome.error, RateLimitError):
-                self.limit.on_throttle(epoch)
-                if outcome.error.retry_after:
-                    self.pause.hold(min(outcome.error.retry_after, rules.max_retry_after))
-            if verdict == Verdict.FAIL or attempt >= rules.max_attempts:
-                return outcome
-            self.progress.retries += 1
-            await asyncio.sleep(rules.delay(attempt - 1, outcome.error))
-            epoch = self.limit.epoch
 
     # -- writing -----------------------------------------------------------------
 
