@@ -119,3 +119,24 @@ def test_progress_line_and_eta() -> None:
         "done 20/100 · failed 5 · in flight 4 · 2.0k tokens · $0.0123 · ETA 2m30s"
     )
     assert Progress().line().endswith("ETA ?")
+
+
+def test_progress_prints_plain_lines_when_not_a_terminal() -> None:
+    import io
+
+    from hfinfer.batch.progress import print_progress
+
+    stream = io.StringIO()
+    progress = Progress(total=3)
+
+    async def go() -> None:
+        async with print_progress(progress, stream, interval=0.01):
+            progress.done = 2
+            await asyncio.sleep(0.2)
+            progress.done = 3
+
+    asyncio.run(go())
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
+    assert any(line.startswith("done 2/3 · failed 0") for line in lines)
+    assert lines[-1].startswith("3 done, 0 failed, 0 skipped")

@@ -121,14 +121,15 @@ class AdaptiveLimit:
 
 
 class TokenBucket:
-    """``rate`` units a minute, at most ``burst`` saved up (default: one second's worth,
-    at least one request). :meth:`reserve` is pure; :meth:`take` sleeps for it."""
+    """``rate`` units a minute, at most ``burst`` saved up (default: a tenth of a
+    second's worth, at least one: a steady pace, since a provider's window may be
+    shorter than a minute). :meth:`reserve` is pure; :meth:`take` sleeps for it."""
 
     def __init__(self, per_minute: float, burst: float | None = None, now: float = 0.0) -> None:
         if per_minute <= 0:
             raise ValueError("a rate must be positive")
         self.rate = per_minute / 60.0
-        self.capacity = burst if burst is not None else max(1.0, self.rate)
+        self.capacity = burst if burst is not None else max(1.0, self.rate / 10)
         self.tokens = self.capacity
         self.stamp = now
 

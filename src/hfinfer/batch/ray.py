@@ -157,13 +157,13 @@ def shard_of(custom_id: str, shards: int) -> int:
 
 def _split(config: BatchConfig, paths: list[Path], folder: Path, shards: int) -> list[Path]:
     """Write each request as an OpenAI batch line into its shard's input (atomically)."""
+    if config.limit is not None:
+        raise InvalidRequestError("limit is not supported by a sharded run")
     folder.mkdir(parents=True, exist_ok=True)
     targets = [folder / f"shard-{n:04d}.input.jsonl" for n in range(shards)]
     handles = [t.with_name(t.name + ".part").open("wb") for t in targets]
     try:
         for request in iter_files(paths, config.defaults):
-            if config.limit is not None:
-                raise InvalidRequestError("--limit is not supported by a sharded run")
             line = {"custom_id": request.custom_id, "method": request.method,
                     "url": request.url, "body": request.body}  # fmt: skip
             handles[shard_of(request.custom_id, shards)].write(orjson.dumps(line) + b"\n")
@@ -215,8 +215,7 @@ def run_sharded(
     config = BatchConfig(output=output, input=input, **options)
     paths = OutputPaths.for_output(output, config.output_format)
     folder = paths.output.with_name(paths.output.name + ".shards")
-    local = [Path(input)]
-    inputs = _split(config, local, folder, shards)
+    inputs = _split(config, [Path(input)], folder, shards)
     shard_options = _shard_options(config, shards)
     task = ray.remote(_run_shard).options(runtime_env={"env_vars": dict(env or {})})
     refs = [task.remote(str(p), str(p).replace(".input.jsonl", ".output.jsonl"), shard_options)

@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import HFInferenceError, InvalidRequestError
-from .cost import PriceList, estimate_prompt_tokens, max_output_tokens, split_provider
+from .cost import PriceList, estimate_prompt_tokens, max_output_tokens
 from .inputs import CHAT_URL, EMBEDDINGS_URL, BatchRequest, RequestDefaults, iter_files
 from .outputs import OutputPaths, write_parquet
 from .progress import Progress
@@ -27,7 +27,7 @@ from .sender import BatchStopped, Sender
 from .sources import resolve_inputs
 from .state import BatchState, Entry, Record
 
-__all__ = ["BatchConfig", "BatchResult", "BatchStopped", "run"]
+__all__ = ["BatchConfig", "BatchResult", "BatchStopped", "load_prices", "pending_requests", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 READ_CHUNK = 256
 #: Results recorded per trip to the writing thread, at most.
 WRITE_CHUNK = 512
+#: A result waits this long for others to share its write and commit (at a slow
+#: pace each would otherwise pay a thread hop and an SQLite commit of its own).
+WRITE_WINDOW = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,8 @@ class _Job:
             while not ended:
                 batch: list[Record] = []
                 item = await self.finished.get()
+                if item is not None and self.finished.empty():
+                    await asyncio.sleep(WRITE_WINDOW)
                 while item is not None:
                     batch.append(item)
                     if len(batch) >= WRITE_CHUNK or self.finished.empty():
@@ -347,10 +352,3 @@ async def load_prices(client: Any) -> PriceList:
         logger.warning("no price list from the router (%s): costs are not estimated", exc)
         return PriceList({})
 
-
-def with_defaults(config: BatchConfig, **changes: Any) -> BatchConfig:
-    """A copy of ``config`` with fields changed (for the shards of a Ray run)."""
-    return replace(config, **changes)
-
-
-__all__ += ["load_prices", "pending_requests", "split_provider", "with_defaults"]
