@@ -221,6 +221,12 @@ async def test_max_cost_stops_before_the_budget_is_passed(
     assert results[0].line["response"]["body"]["hfinfer"]["estimated_cost_usd"] == (
         pytest.approx(0.015)
     )
+    # The budget is the output's, across runs: a rerun cannot spend it twice.
+    sent = router.chat_requests
+    with pytest.raises(BatchStopped):
+        await collect(source, out, concurrency=1, prices=prices, max_cost=0.1)
+    assert router.chat_requests == sent
+    assert len(await collect(source, out, prices=prices, max_cost=1.0)) == 20 - len(results)
 
 
 async def test_dry_run_counts_and_estimates(router: BatchRouter, tmp_path: Path) -> None:

@@ -131,13 +131,13 @@ class _Job:
     async def dispatch(self, paths: list[Path]) -> None:
         try:
             async for request in self.requests(paths):
-                if self.stopped is not None or self.over_budget():
+                reserve = self.estimate(request)
+                if self.stopped is not None or self.over_budget(reserve):
                     break
                 epoch = await self.limit.acquire()
-                if self.stopped is not None:
+                if self.stopped is not None or self.over_budget(reserve):
                     self.limit.release()
                     break
-                reserve = self.estimate(request)
                 self.reserved += reserve
                 task = asyncio.create_task(self.one(request, epoch, reserve))
                 self.tasks.add(task)
@@ -155,13 +155,15 @@ class _Job:
                                  max_output_tokens(request.body))  # fmt: skip
         return upper or 0.0
 
-    def over_budget(self) -> bool:
+    def over_budget(self, reserve: float) -> bool:
+        """Whether sending one more request (at most ``reserve`` USD) could pass
+        ``max_cost``; the cost of earlier runs on this output counts too."""
         cap = self.config.max_cost
-        if cap is None or self.spent + self.reserved < cap:
+        if cap is None or self.spent + self.reserved + reserve <= cap:
             return False
         self.stop(
-            f"the estimated cost reached --max-cost ${cap:.4f} (spent ${self.spent:.4f}, "
-            f"${self.reserved:.4f} in flight)", "max_cost",
+            f"the next request could take the estimated cost past --max-cost ${cap:.4f} "
+            f"(spent ${self.spent:.4f}, ${self.reserved:.4f} in flight)", "max_cost",
         )  # fmt: skip
         return True
 
