@@ -260,6 +260,10 @@ async def test_bad_input_is_a_clear_error_before_sending(
                           "body": {"model": MODEL, "input": "x"}}])  # fmt: skip
     with pytest.raises(InvalidRequestError, match="/v1/responses is not supported"):
         await collect(source, tmp_path / "out4.jsonl")
+    write_jsonl(source, [{"custom_id": "a", "method": "POST", "url": "/v1/embeddings",
+                          "body": {"model": MODEL, "input": "x"}}])  # fmt: skip
+    with pytest.raises(InvalidRequestError, match="/v1/embeddings is not supported"):
+        await collect(source, tmp_path / "out5.jsonl")
     assert router.chat_requests == 0
 
 

@@ -30,7 +30,6 @@ __all__ = [
     "Meta",
     "OutputPaths",
     "chat_body",
-    "embedding_body",
     "failure_line",
     "flat_row",
     "key_of",
@@ -139,21 +138,6 @@ def _usage(usage: Any) -> dict[str, Any]:
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
-    }
-
-
-def embedding_body(model: str, vectors: list[list[float]], usage: Any, meta: Meta) -> dict:
-    """An embeddings ``list`` object from the client's embedding answer."""
-    prompt = getattr(usage, "prompt_tokens", None)
-    return {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": index, "embedding": list(vector)}
-            for index, vector in enumerate(vectors)
-        ],
-        "model": model,
-        "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
-        "hfinfer": meta.as_dict(),
     }
 
 

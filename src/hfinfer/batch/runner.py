@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import HFInferenceError, InvalidRequestError
 from .cost import PriceList, estimate_prompt_tokens, max_output_tokens
-from .inputs import CHAT_URL, EMBEDDINGS_URL, BatchRequest, RequestDefaults, iter_files
+from .inputs import CHAT_URL, BatchRequest, RequestDefaults, iter_files
 from .outputs import OutputPaths, write_parquet
 from .progress import Progress
 from .rate import RetryRules
@@ -120,7 +120,7 @@ class _Job:
             for request in chunk:
                 if self.config.limit is not None and sent >= self.config.limit:
                     return
-                check_supported(request, self.client)
+                check_supported(request)
                 sent += 1
                 yield request
             if len(chunk) < READ_CHUNK:
@@ -227,15 +227,15 @@ class _Job:
         progress.completion_tokens += usage.get("completion_tokens") or 0
 
 
-def check_supported(request: BatchRequest, client: Any) -> None:
+def check_supported(request: BatchRequest) -> None:
     """Refuse, before sending, a request the client has no method for."""
     if request.url == CHAT_URL:
         return
-    if request.url == EMBEDDINGS_URL and hasattr(client, "embed"):
-        return
+    # /v1/embeddings and /v1/responses are OpenAI batch urls the client has no
+    # method for yet: refused before anything is sent, not failed row by row.
     raise InvalidRequestError(
-        f"{request.custom_id}: {request.url} is not supported by this hfinfer "
-        f"(the client has no method for it); use {CHAT_URL}"
+        f"{request.custom_id}: {request.url} is not supported by hfinfer's batch yet "
+        f"(only {CHAT_URL})"
     )
 
 

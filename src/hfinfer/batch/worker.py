@@ -9,8 +9,8 @@ from typing import Any
 
 from ..errors import HFInferenceError, ResponseError
 from .cost import PriceList, split_provider
-from .inputs import EMBEDDINGS_URL, BatchRequest
-from .outputs import Meta, chat_body, embedding_body, failure_line, success_line
+from .inputs import BatchRequest
+from .outputs import Meta, chat_body, failure_line, success_line
 from .state import Record
 
 __all__ = ["Outcome", "send_request"]
@@ -18,7 +18,7 @@ __all__ = ["Outcome", "send_request"]
 logger = logging.getLogger(__name__)
 
 #: Body keys the batch handles itself: the answer is always read whole.
-_OWN_KEYS = frozenset({"model", "messages", "stream", "stream_options", "input"})
+_OWN_KEYS = frozenset({"model", "messages", "stream", "stream_options"})
 
 
 @dataclass
@@ -49,8 +49,6 @@ async def send_request(
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
-        if request.url == EMBEDDINGS_URL:
-            return await _embed(client, request, provider, prices, attempt, started)
         return await _chat(client, request, provider, prices, attempt, started)
     except HFInferenceError as exc:
         meta = Meta(provider, None, loop.time() - started, attempt)
@@ -76,24 +74,6 @@ async def _chat(client: Any, request: BatchRequest, provider: str | None, prices
     line = success_line(request.custom_id, request.key, chat_body(request.key, model, reply, meta),
                         reply.request_id)  # fmt: skip
     return Outcome(line, None, attempt, cost, prompt + completion)
-
-
-async def _embed(client: Any, request: BatchRequest, provider: str | None, prices: PriceList,
-                 attempt: int, started: float) -> Outcome:  # fmt: skip
-    body = request.body
-    model = body["model"]
-    options = {k: v for k, v in body.items() if k not in _OWN_KEYS}
-    if provider is not None:
-        options["provider"] = provider
-    answer = await client.embed(model, body.get("input"), **options)
-    elapsed = asyncio.get_running_loop().time() - started
-    answered_by = getattr(answer, "provider", None) or split_provider(model, provider)[1]
-    prompt = getattr(getattr(answer, "usage", None), "prompt_tokens", None) or 0
-    cost = prices.cost(model, answered_by, prompt, 0)
-    meta = Meta(answered_by, cost, elapsed, attempt)
-    body_out = embedding_body(model, list(answer.vectors), getattr(answer, "usage", None), meta)
-    line = success_line(request.custom_id, request.key, body_out, None)
-    return Outcome(line, None, attempt, cost, prompt)
 
 
 def _failure(request: BatchRequest, exc: HFInferenceError, meta: Meta) -> dict[str, Any]:
