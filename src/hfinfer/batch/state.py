@@ -164,13 +164,15 @@ class BatchState:
     def record(self, records: Iterable[Record]) -> None:
         """Append the lines, flush them, then record the rows (in that order)."""
         batch = list(records)
-        touched: set[Path] = set()
+        pieces: dict[Path, list[bytes]] = {}
         for item in batch:
             path = self.paths.results if item.ok else self.paths.errors
-            self._file(path).write(orjson.dumps(item.line) + b"\n")
-            touched.add(path)
-        for path in touched:
-            self._files[path].flush()  # in the kernel now: a SIGKILL cannot lose it
+            pieces.setdefault(path, []).append(orjson.dumps(item.line) + b"\n")
+        touched = set(pieces)
+        for path, lines in pieces.items():
+            handle = self._file(path)
+            handle.write(b"".join(lines))  # one write: lines are not split across calls
+            handle.flush()  # in the kernel now: a SIGKILL cannot lose it
         now = time.time()
         self.db.executemany(
             "INSERT INTO rows (custom_id, key, ok, attempts, cost, updated) "
