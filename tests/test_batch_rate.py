@@ -140,3 +140,29 @@ def test_progress_prints_plain_lines_when_not_a_terminal() -> None:
     assert "\r" not in stream.getvalue() and "\x1b" not in stream.getvalue()
     assert any(line.startswith("done 2/3 · failed 0") for line in lines)
     assert lines[-1].startswith("3 done, 0 failed, 0 skipped")
+
+
+def test_hf_paths_map_to_resolve_urls() -> None:
+    import pytest
+
+    from hfinfer.errors import InvalidRequestError
+    from hfinfer.hub.datasets import hf_path_url
+
+    base = "http://127.0.0.1:9"
+    assert hf_path_url("hf://datasets/org/data/train/0.parquet", base) == (
+        f"{base}/datasets/org/data/resolve/main/train/0.parquet"
+    )
+    assert hf_path_url("hf://datasets/org/data@refs/convert/parquet/d/x.parquet", base) == (
+        f"{base}/datasets/org/data/resolve/refs%2Fconvert%2Fparquet/d/x.parquet"
+    )
+    assert hf_path_url("hf://datasets/org/data@refs/pr/7/x.parquet", base) == (
+        f"{base}/datasets/org/data/resolve/refs%2Fpr%2F7/x.parquet"
+    )
+    assert hf_path_url("hf://datasets/org/data@refs%2Fconvert%2Fparquet/d/t/0.parquet", base) == (
+        f"{base}/datasets/org/data/resolve/refs%2Fconvert%2Fparquet/d/t/0.parquet"
+    )
+    assert hf_path_url("hf://datasets/org/data@v1.0/a b.parquet", base) == (
+        f"{base}/datasets/org/data/resolve/v1.0/a%20b.parquet"
+    )
+    with pytest.raises(InvalidRequestError, match="names no file"):
+        hf_path_url("hf://datasets/org/data", base)

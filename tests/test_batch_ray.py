@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from batchserver import MODEL, BatchRouter, read_jsonl, rows, write_jsonl
-from hfinfer.batch import PriceList, RequestDefaults, RetryRules, run
+from hfinfer.batch import BatchStopped, PriceList, RequestDefaults, RetryRules, run
 from hfinfer.batch.outputs import flat_row
 from hfserver import running_in_thread
 from routerserver import clear_router_caches
@@ -116,3 +116,19 @@ def test_sharded_run_matches_the_local_run_and_resumes(
     assert sorted(line["custom_id"] for line in read_jsonl(out)) == sorted(
         f"r{n}" for n in range(12) if n != 3
     )
+    # Credits run out mid-run: the shards stop, the merge keeps every answer so far.
+    for n in (0, 1, 2, 6):
+        items[n]["prompt"] = f"r{n}|edited again"
+    write_jsonl(source, items)
+    router.pay_after = router.answered
+    with pytest.raises(BatchStopped) as stopped:
+        run_sharded(source, out, shards=2, env=worker_env(),
+                    defaults=RequestDefaults(model=MODEL), rules=FAST)  # fmt: skip
+    assert stopped.value.reason == "payment"
+    assert len(read_jsonl(out)) == 11  # the earlier answers, each once
+    router.pay_after = None
+    counts = run_sharded(source, out, shards=2, env=worker_env(),
+                         defaults=RequestDefaults(model=MODEL), rules=FAST)  # fmt: skip
+    assert counts == {"done": 4, "failed": 0}
+    latest = {line["custom_id"]: flat_row(line)["content"] for line in read_jsonl(out)}
+    assert latest["r6"] == "answer to r6|edited again" and len(latest) == 11

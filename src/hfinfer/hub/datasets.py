@@ -38,8 +38,13 @@ def hf_path_url(path: str, endpoint: str) -> str:
         raise InvalidRequestError(
             f"{path!r} names no file: use hf://datasets/owner/name[@revision]/path/to/file"
         )
-    owner, name, rest = parts[0], parts[1], "/".join(parts[2:])
+    owner, name, rest_parts = parts[0], parts[1], parts[2:]
     name, _, revision = name.partition("@")
+    if revision == "refs" and len(rest_parts) > 2:
+        # refs/convert/parquet, refs/pr/7: a revision with slashes, as huggingface_hub reads it
+        revision = "/".join(["refs", *rest_parts[:2]])
+        rest_parts = rest_parts[2:]
+    rest = "/".join(rest_parts)
     revision = quote(unquote(revision or "main"), safe="")
     return f"{endpoint}/datasets/{owner}/{name}/resolve/{revision}/{quote(rest, safe='/')}"
 
