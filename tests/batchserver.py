@@ -34,6 +34,7 @@ class BatchRouter(FakeRouter):
     - ``flaky_rows``: row -> how many 500s before it succeeds;
     - ``throttle_first``: the first N chat requests get 429 with ``retry-after``;
     - ``pay_after``: after N answered chat requests, every one gets 402;
+    - ``refuse_token``: every chat request gets 401;
     - ``counts``: chat requests per row.
     """
 
@@ -45,6 +46,7 @@ class BatchRouter(FakeRouter):
         self.throttle_first = 0
         self.retry_after = "0.2"
         self.pay_after: int | None = None
+        self.refuse_token = False
         self.counts: Counter[str] = Counter()
         self.answered = 0
         self.chat_requests = 0
@@ -79,6 +81,8 @@ class BatchRouter(FakeRouter):
             self.counts[rid] += 1
             self.chat_requests += 1
             number = self.chat_requests
+            if self.refuse_token:
+                return openai_error("Invalid credentials in Authorization header", 401)
             if self.pay_after is not None and self.answered >= self.pay_after:
                 return openai_error("You have exceeded your monthly included credits.", 402,
                                     "payment_required")  # fmt: skip

@@ -193,6 +193,16 @@ async def test_402_stops_cleanly_and_the_rerun_resumes(
     assert all(router.counts[cid] == 1 for cid in done_before)
 
 
+async def test_a_refused_token_stops_the_run(router: BatchRouter, tmp_path: Path) -> None:
+    router.refuse_token = True
+    source = write_jsonl(tmp_path / "in.jsonl", rows(10))
+    with pytest.raises(BatchStopped) as stopped:
+        await collect(source, tmp_path / "out.jsonl", concurrency=2)
+    assert stopped.value.reason == "auth" and "401" in str(stopped.value)
+    assert router.chat_requests <= 2  # those in flight when the first 401 came
+    assert not (tmp_path / "out.errors.jsonl").exists()
+
+
 async def test_limit_sends_at_most_n(router: BatchRouter, tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", rows(10))
     out = tmp_path / "out.jsonl"

@@ -86,6 +86,7 @@ def test_verdicts() -> None:
     assert rules.verdict(ValidationError("", status=422)) == Verdict.FAIL
     assert rules.verdict(PaymentRequiredError("", status=402)) == Verdict.STOP
     assert rules.verdict(AuthenticationError("", status=401)) == Verdict.STOP
+    assert rules.verdict(AuthenticationError("gated", status=403)) == Verdict.FAIL
 
 
 def test_waits_honour_retry_after_and_back_off_with_jitter() -> None:

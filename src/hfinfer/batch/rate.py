@@ -46,7 +46,7 @@ class RetryRules:
     ``max_attempts`` attempts in all, after ``retry-after`` when the server
     gave one (capped by ``max_retry_after``), else after a jittered
     exponential backoff in ``[0, min(cap, base * 2**retry)]``. Other 4xx fail
-    the row at once; 402 (credits used up) stops the run.
+    the row at once; 402 (credits used up) and 401 (a refused token) stop the run.
     """
 
     max_attempts: int = 6
@@ -59,7 +59,9 @@ class RetryRules:
         if isinstance(error, PaymentRequiredError):
             return Verdict.STOP
         if isinstance(error, AuthenticationError):
-            return Verdict.STOP  # every other row would fail the same way
+            # A refused token (401) fails every row alike; a 403 is one model's
+            # (gated, too large) and fails only the rows that ask for it.
+            return Verdict.STOP if error.status == 401 else Verdict.FAIL
         if isinstance(error, (ConnectionError, TimeoutError)):
             return Verdict.RETRY
         if isinstance(error, StreamError) and error.status in (None, 200):

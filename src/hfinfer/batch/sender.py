@@ -89,7 +89,7 @@ class Sender:
                 return outcome
             verdict = rules.verdict(outcome.error)
             if verdict == Verdict.STOP:
-                reason = "auth" if outcome.error_status() in (401, 403) else "payment"
+                reason = "auth" if outcome.error_status() == 401 else "payment"
                 self.stop(str(outcome.error), reason)
                 return None
             if isinstance(outcome.error, RateLimitError):
