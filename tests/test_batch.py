@@ -203,6 +203,28 @@ async def test_a_refused_token_stops_the_run(router: BatchRouter, tmp_path: Path
     assert not (tmp_path / "out.errors.jsonl").exists()
 
 
+async def test_a_caller_that_leaves_early_keeps_what_finished(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    from contextlib import aclosing
+
+    router.delay = 0.05
+    source = write_jsonl(tmp_path / "in.jsonl", rows(30))
+    out = tmp_path / "out.jsonl"
+    taken = []
+    async with aclosing(run(source, out, defaults=DEFAULTS, rules=FAST, concurrency=4,
+                            prices=PriceList({}))) as results:  # fmt: skip
+        async for result in results:
+            taken.append(result.custom_id)
+            if len(taken) == 3:
+                break
+    written = custom_ids(out)
+    assert set(taken) <= set(written) and len(written) < 30
+    await collect(source, out)
+    assert sorted(custom_ids(out)) == sorted(f"r{n}" for n in range(30))  # each once
+    assert all(router.counts[cid] == 1 for cid in written)
+
+
 async def test_limit_sends_at_most_n(router: BatchRouter, tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", rows(10))
     out = tmp_path / "out.jsonl"

@@ -107,11 +107,12 @@ class _Job:
         self.finished: asyncio.Queue[Record | None] = asyncio.Queue()
         self.results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.entries: dict[str, Entry] = {}  # what the state held when the run began
 
     # -- reading -----------------------------------------------------------------
 
     async def requests(self, paths: list[Path]) -> AsyncIterator[BatchRequest]:
-        entries = await asyncio.to_thread(self.state.entries)
+        entries = self.entries
         source = pending_requests(iter_files(paths, self.config.defaults), entries,
                                   self.config.retry_failed, self.progress)  # fmt: skip
         sent = 0
@@ -248,11 +249,10 @@ def _take(source: Iterator[BatchRequest], count: int) -> list[BatchRequest]:
     return chunk
 
 
-async def _count_pending(config: BatchConfig, paths: list[Path], state: BatchState,
+async def _count_pending(config: BatchConfig, paths: list[Path], entries: dict[str, Entry],
                          progress: Progress) -> None:  # fmt: skip
     """Count what is to be sent, for the ETA (a second, cheap pass over the input)."""
     def count() -> int:
-        entries = state.entries()
         shadow = Progress()
         pending = pending_requests(iter_files(paths, config.defaults), entries,
                                    config.retry_failed, shadow)  # fmt: skip
@@ -319,7 +319,8 @@ async def run(
 
 async def _drive(job: _Job, paths: list[Path]) -> AsyncIterator[BatchResult]:
     job.spent = await asyncio.to_thread(job.state.spent)
-    counter = asyncio.create_task(_count_pending(job.config, paths, job.state, job.progress))
+    job.entries = await asyncio.to_thread(job.state.entries)
+    counter = asyncio.create_task(_count_pending(job.config, paths, job.entries, job.progress))
     dispatcher = asyncio.create_task(job.dispatch(paths))
     writer = asyncio.create_task(job.write())
     try:
@@ -329,11 +330,12 @@ async def _drive(job: _Job, paths: list[Path]) -> AsyncIterator[BatchResult]:
             yield item
         await dispatcher  # a reading error (bad input) surfaces here
     finally:
+        # Stopped early (the caller left, Ctrl-C, an error): nothing new is sent, and
+        # what had finished is still written before the state closes.
         for task in (counter, dispatcher, *job.tasks):
             task.cancel()
         await asyncio.gather(counter, dispatcher, *job.tasks, return_exceptions=True)
-        if not writer.done():
-            writer.cancel()
+        job.finished.put_nowait(None)
         await asyncio.gather(writer, return_exceptions=True)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ class BatchState:
         self._db: sqlite3.Connection | None = None
         self._files: dict[Path, IO[bytes]] = {}
         self._lock: Any = None
+        # One connection, used from worker threads: one at a time.
+        self._guard = threading.Lock()
 
     # -- life --------------------------------------------------------------------
 
@@ -133,19 +136,22 @@ class BatchState:
 
     def entries(self) -> dict[str, Entry]:
         """Every recorded ``custom_id`` with the key it was answered for."""
-        rows = self.db.execute("SELECT custom_id, key, ok FROM rows")
+        with self._guard:
+            rows = self.db.execute("SELECT custom_id, key, ok FROM rows").fetchall()
         return {custom_id: Entry(key, bool(ok)) for custom_id, key, ok in rows}
 
     def counts(self) -> tuple[int, int]:
         """(done, failed) rows."""
-        done, failed = self.db.execute(
-            "SELECT COALESCE(SUM(ok), 0), COALESCE(SUM(1 - ok), 0) FROM rows"
-        ).fetchone()
+        with self._guard:
+            done, failed = self.db.execute(
+                "SELECT COALESCE(SUM(ok), 0), COALESCE(SUM(1 - ok), 0) FROM rows"
+            ).fetchone()
         return int(done), int(failed)
 
     def spent(self) -> float:
         """The estimated cost of every recorded row, in USD."""
-        (total,) = self.db.execute("SELECT COALESCE(SUM(cost), 0) FROM rows").fetchone()
+        with self._guard:
+            (total,) = self.db.execute("SELECT COALESCE(SUM(cost), 0) FROM rows").fetchone()
         return float(total)
 
     def current_lines(self) -> Iterator[dict[str, Any]]:
@@ -173,6 +179,10 @@ class BatchState:
             handle = self._file(path)
             handle.write(b"".join(lines))  # one write: lines are not split across calls
             handle.flush()  # in the kernel now: a SIGKILL cannot lose it
+        with self._guard:
+            self._commit(batch, touched)
+
+    def _commit(self, batch: list[Record], touched: set[Path]) -> None:
         now = time.time()
         self.db.executemany(
             "INSERT INTO rows (custom_id, key, ok, attempts, cost, updated) "
