@@ -88,6 +88,22 @@ async def test_openai_batch_lines_and_the_body_sent(router: BatchRouter, tmp_pat
     assert sorted(custom_ids(out)) == ["r0", "r1", "r2"]
 
 
+async def test_shorthand_options_go_into_the_body_table_columns_do_not(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [
+        {"custom_id": "a", "prompt": "a|x", "max_tokens": 7, "temperature": 0.5}])  # fmt: skip
+    await collect(source, tmp_path / "out.jsonl")
+    sent = router.last("POST", "/v1/chat/completions").json()
+    assert (sent["max_tokens"], sent["temperature"]) == (7, 0.5)  # the line's own, not --max-tokens
+    table = tmp_path / "rows.parquet"
+    table.write_bytes(parquet_bytes({"custom_id": ["b"], "prompt": ["b|y"], "label": ["pos"]}))
+    await collect(table, tmp_path / "out2.jsonl")
+    sent = router.last("POST", "/v1/chat/completions").json()
+    assert "label" not in sent and sent["max_tokens"] == 16
+    assert sent["messages"] == [{"role": "user", "content": "b|y"}]
+
+
 async def test_rerun_skips_done_and_resends_only_changed_rows(
     router: BatchRouter, tmp_path: Path
 ) -> None:

@@ -168,15 +168,20 @@ def _row_id(row: Mapping[str, Any], defaults: RequestDefaults, where: str,
 
 
 def row_request(
-    row: Mapping[str, Any], defaults: RequestDefaults, where: str, seen: dict[str, int]
+    row: Mapping[str, Any],
+    defaults: RequestDefaults,
+    where: str,
+    seen: dict[str, int],
+    *,
+    line: bool = False,
 ) -> BatchRequest:
-    """A shorthand line or a table row as a chat request."""
+    """A table row (or, with ``line``, a shorthand line) as a chat request."""
     body: dict[str, Any] = {}
-    if defaults.template is None and defaults.prompt_column is None and (
+    if line and defaults.template is None and defaults.prompt_column is None and (
         defaults.messages_column is None
     ):
         # A shorthand line's own options (max_tokens...) go into the body; a table's
-        # other columns do not, since they are data for the template.
+        # other columns do not: they are data (labels, ids, template fields).
         body.update({k: v for k, v in row.items() if k not in _ROW_KEYS})
     body["messages"] = _messages(row, defaults, where)
     custom_id = _row_id(row, defaults, where, body, seen)
@@ -200,7 +205,7 @@ def iter_jsonl(path: Path, defaults: RequestDefaults) -> Iterator[BatchRequest]:
             if "body" in line or "url" in line:
                 yield openai_line(line, defaults, where)
             else:
-                yield row_request(line, defaults, where, seen)
+                yield row_request(line, defaults, where, seen, line=True)
 
 
 def iter_parquet(paths: list[Path], defaults: RequestDefaults) -> Iterator[BatchRequest]:
