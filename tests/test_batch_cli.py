@@ -135,3 +135,15 @@ def test_usage_errors(tmp_path: Path) -> None:
         cli, ["batch", "run", "-i", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o")]
     )
     assert result.exit_code == 1 and "no such input file" in result.stderr
+
+
+def test_no_token_for_the_router_fails_before_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default router is a Hugging Face host: without a token it could only say 401.
+    # (HF_HOME is a temporary folder here: no saved login is found.)
+    monkeypatch.delenv("HF_ROUTER_URL")
+    source = write_jsonl(tmp_path / "in.jsonl", rows(2))
+    result = CliRunner().invoke(cli, batch_args(source, tmp_path / "out.jsonl"))
+    assert result.exit_code == 1 and "No Hugging Face token found" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()

@@ -14,6 +14,10 @@ from typing import Any
 
 import click
 
+from .common import api_key_option, err, require_token
+
+__all__ = ["batch"]
+
 EXIT_STOPPED = 3
 
 
@@ -53,19 +57,22 @@ def batch() -> None:
 @click.option("--output-format", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
               show_default=True)
 @click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True)
-@click.option("--api-key", default=None, help="Token; default HF_TOKEN or the saved login.")
+@api_key_option
 @click.option("--api-base", default=None, help="A text-generation server instead of the router.")
 def run_command(**args: Any) -> None:  # fmt: skip
     """Send every request of INPUT, resumably: rerun the same command to resume."""
     from ..errors import HFInferenceError
 
+    if not args["dry_run"]:
+        route = "tgi" if args["api_base"] else "router"
+        require_token(args["api_key"], route, args["api_base"], args["model"] or "")
     try:
         code = asyncio.run(_main(args))
     except HFInferenceError as exc:
-        click.echo(f"error: {exc}", err=True)
+        err(f"error: {exc}")
         raise SystemExit(1) from None
     except KeyboardInterrupt:
-        click.echo("interrupted: rerun the same command to resume", err=True)
+        err("interrupted: rerun the same command to resume")
         raise SystemExit(130) from None
     raise SystemExit(code)
 
@@ -115,13 +122,12 @@ async def _main(args: dict[str, Any]) -> int:
                                    progress=progress, **fields):  # fmt: skip
                     pass
         except BatchStopped as exc:
-            click.echo(f"{exc}\nEverything finished is saved. Resume with:\n  {_resume()}",
-                       err=True)  # fmt: skip
+            err(f"{exc}\nEverything finished is saved. Resume with:\n  {_resume()}")
             return EXIT_STOPPED
     paths = config.paths
     if progress.failed:
-        click.echo(f"{progress.failed} requests failed: see {paths.errors} "
-                   "(rerun with --retry-failed to send them again)", err=True)  # fmt: skip
+        err(f"{progress.failed} requests failed: see {paths.errors} "
+            "(rerun with --retry-failed to send them again)")
         return 1
     return 0
 
