@@ -68,7 +68,29 @@ class BatchRouter(FakeRouter):
         self.raw[f"/api/datasets/{repo}/parquet/{config}/{split}"] = ("application/json", listing)
         return urls
 
+    def responses(self, request: Any) -> Reply:
+        """``POST /v1/responses``: a whole Response object (the row's id from ``input``)."""
+        body = request.json()
+        text = body["input"] if isinstance(body["input"], str) else body["input"][-1]["content"]
+        rid = str(text).split("|", 1)[0]
+        with self.lock:
+            self.counts[rid] += 1
+        if rid in self.fail_rows:
+            return openai_error(f"row {rid} is malformed", 400)
+        answer = {
+            "id": f"resp_{rid}", "object": "response", "status": "completed",
+            "model": body["model"],
+            "output": [{"type": "message", "id": f"msg_{rid}", "role": "assistant",
+                        "status": "completed",
+                        "content": [{"type": "output_text", "text": f"answer to {text}",
+                                     "annotations": []}]}],
+            "usage": {"input_tokens": 8, "output_tokens": 4, "total_tokens": 12},
+        }  # fmt: skip
+        return json_reply(answer, **{"x-request-id": f"req-{rid}"})
+
     def _route(self, request: Any) -> Reply:
+        if request.method == "POST" and request.path == "/v1/responses":
+            return self.responses(request)
         if request.method == "GET" and request.path in self.raw:
             kind, data = self.raw[request.path]
             return Reply(200, {"content-type": kind}, data)

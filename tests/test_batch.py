@@ -104,6 +104,39 @@ async def test_shorthand_options_go_into_the_body_table_columns_do_not(
     assert sent["messages"] == [{"role": "user", "content": "b|y"}]
 
 
+async def test_responses_api_lines_are_relayed_whole(router: BatchRouter, tmp_path: Path) -> None:
+    lines = [{"custom_id": f"q{n}", "method": "POST", "url": "/v1/responses",
+              "body": {"model": MODEL, "input": f"q{n}|hello", "max_output_tokens": 9}}
+             for n in range(3)]  # fmt: skip
+    lines[2]["body"]["input"] = [{"role": "user", "content": "q2|as items"}]
+    router.fail_rows = {"q1"}
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    prices = PriceList({MODEL: {"together": (1.0, 1.0)}})
+    results = await collect(source, out, defaults=RequestDefaults(), prices=prices)
+    assert sorted((r.custom_id, r.ok) for r in results) == [("q0", True), ("q1", False),
+                                                            ("q2", True)]  # fmt: skip
+    sent = [r.json() for r in router.requests if r.path == "/v1/responses"]
+    assert {s["max_output_tokens"] for s in sent} == {9} and not any("stream" in s for s in sent)
+    line = next(x for x in read_jsonl(out) if x["custom_id"] == "q0")
+    body = line["response"]["body"]
+    assert body["object"] == "response" and body["id"] == "resp_q0"  # the router's own answer
+    assert body["usage"] == {"input_tokens": 8, "output_tokens": 4, "total_tokens": 12}
+    assert body["hfinfer"]["estimated_cost_usd"] == pytest.approx(12e-6)
+    assert line["response"]["request_id"] == "req-q0"
+    from hfinfer.batch.outputs import flat_row
+
+    flat = flat_row(next(x for x in read_jsonl(out) if x["custom_id"] == "q2"))
+    assert (flat["content"], flat["prompt_tokens"], flat["finish_reason"]) == (
+        "answer to q2|as items", 8, "completed")  # fmt: skip
+    errors = read_jsonl(tmp_path / "out.errors.jsonl")
+    assert [(e["custom_id"], e["response"]["status_code"]) for e in errors] == [("q1", 400)]
+    assert await collect(source, out, defaults=RequestDefaults()) == []  # resumes the same way
+    async with AsyncClient(api_base="http://127.0.0.1:9", max_retries=0) as tgi:
+        with pytest.raises(InvalidRequestError, match="served by the router only"):
+            await collect(source, tmp_path / "tgi.jsonl", defaults=RequestDefaults(), client=tgi)
+
+
 async def test_rerun_skips_done_and_resends_only_changed_rows(
     router: BatchRouter, tmp_path: Path
 ) -> None:
@@ -304,10 +337,6 @@ async def test_bad_input_is_a_clear_error_before_sending(
     write_jsonl(source, [{"custom_id": "a", "prompt": "x"}])
     with pytest.raises(InvalidRequestError, match="no model"):
         await collect(source, tmp_path / "out3.jsonl", defaults=RequestDefaults())
-    write_jsonl(source, [{"custom_id": "a", "method": "POST", "url": "/v1/responses",
-                          "body": {"model": MODEL, "input": "x"}}])  # fmt: skip
-    with pytest.raises(InvalidRequestError, match="/v1/responses is not supported"):
-        await collect(source, tmp_path / "out4.jsonl")
     write_jsonl(source, [{"custom_id": "a", "method": "POST", "url": "/v1/embeddings",
                           "body": {"model": MODEL, "input": "x"}}])  # fmt: skip
     with pytest.raises(InvalidRequestError, match="/v1/embeddings is not supported"):

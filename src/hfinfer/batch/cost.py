@@ -23,16 +23,22 @@ def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
     if isinstance(messages, list):
         chars = sum(len(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
         return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(messages)
-    inputs = body.get("input")
-    texts = [inputs] if isinstance(inputs, str) else inputs if isinstance(inputs, list) else []
-    return math.ceil(sum(len(str(t)) for t in texts) / CHARS_PER_TOKEN)
+    inputs = body.get("input")  # the Responses API: a string, or a list of input items
+    if isinstance(inputs, str):
+        return math.ceil(len(inputs) / CHARS_PER_TOKEN)
+    items = [i for i in inputs if isinstance(i, dict)] if isinstance(inputs, list) else []
+    chars = sum(len(content_text(i.get("content"))) for i in items)
+    return math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(items)
 
 
 def max_output_tokens(body: Mapping[str, Any]) -> int:
-    """The most tokens the answer may have (0 for embeddings)."""
-    if "messages" not in body:
-        return 0
-    value = body.get("max_tokens", body.get("max_completion_tokens", DEFAULT_MAX_TOKENS))
+    """The most tokens the answer may have (chat's ``max_tokens``, the Responses
+    API's ``max_output_tokens``, else the client's default)."""
+    value = DEFAULT_MAX_TOKENS
+    for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        if name in body:
+            value = body[name]
+            break
     return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_TOKENS
 
 

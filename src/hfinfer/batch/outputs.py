@@ -189,15 +189,18 @@ def flat_row(line: Mapping[str, Any]) -> dict[str, Any]:
     usage = body.get("usage") or {}
     error = line.get("error") or body.get("error") or {}
     calls = message.get("tool_calls")
+    content, finish = message.get("content"), choice.get("finish_reason")
+    if body.get("object") == "response":  # the Responses API's shape
+        content, finish = _output_text(body), body.get("status")
     return {
         "custom_id": line.get("custom_id"),
         "status_code": response.get("status_code"),
-        "content": message.get("content"),
+        "content": content,
         "reasoning": message.get("reasoning_content"),
-        "finish_reason": choice.get("finish_reason"),
+        "finish_reason": finish,
         "tool_calls": None if not calls else orjson.dumps(calls).decode(),
-        "prompt_tokens": usage.get("prompt_tokens"),
-        "completion_tokens": usage.get("completion_tokens"),
+        "prompt_tokens": usage.get("prompt_tokens", usage.get("input_tokens")),
+        "completion_tokens": usage.get("completion_tokens", usage.get("output_tokens")),
         "provider": extra.get("provider"),
         "estimated_cost_usd": extra.get("estimated_cost_usd"),
         "latency_s": extra.get("latency_s"),
@@ -206,6 +209,18 @@ def flat_row(line: Mapping[str, Any]) -> dict[str, Any]:
         "error_message": error.get("message"),
         "request_key": key_of(line),
     }
+
+
+def _output_text(body: Mapping[str, Any]) -> str | None:
+    """The text of a Responses API object's ``output_text`` parts, joined."""
+    texts = [
+        str(part.get("text", ""))
+        for item in body.get("output") or []
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in item.get("content") or []
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+    return "".join(texts) if texts else None
 
 
 def read_lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import HFInferenceError, InvalidRequestError
 from .cost import PriceList, estimate_prompt_tokens, max_output_tokens
-from .inputs import CHAT_URL, BatchRequest, RequestDefaults, iter_files
+from .inputs import CHAT_URL, RESPONSES_URL, BatchRequest, RequestDefaults, iter_files
 from .outputs import OutputPaths, write_parquet
 from .progress import Progress
 from .rate import RetryRules
@@ -121,7 +121,7 @@ class _Job:
             for request in chunk:
                 if self.config.limit is not None and sent >= self.config.limit:
                     return
-                check_supported(request)
+                check_supported(request, self.client)
                 sent += 1
                 yield request
             if len(chunk) < READ_CHUNK:
@@ -224,19 +224,28 @@ class _Job:
             progress.failed += 1
         progress.cost += record.cost or 0.0
         usage = ((record.line.get("response") or {}).get("body") or {}).get("usage") or {}
-        progress.prompt_tokens += usage.get("prompt_tokens") or 0
-        progress.completion_tokens += usage.get("completion_tokens") or 0
+        progress.prompt_tokens += usage.get("prompt_tokens") or usage.get("input_tokens") or 0
+        progress.completion_tokens += (
+            usage.get("completion_tokens") or usage.get("output_tokens") or 0
+        )
 
 
-def check_supported(request: BatchRequest) -> None:
+def check_supported(request: BatchRequest, client: Any) -> None:
     """Refuse, before sending, a request the client has no method for."""
     if request.url == CHAT_URL:
         return
-    # /v1/embeddings and /v1/responses are OpenAI batch urls the client has no
-    # method for yet: refused before anything is sent, not failed row by row.
+    if request.url == RESPONSES_URL:
+        if getattr(client, "route", "router") == "router":
+            return
+        raise InvalidRequestError(
+            f"{request.custom_id}: {RESPONSES_URL} is served by the router only, not by "
+            "a text-generation server (--api-base)"
+        )
+    # /v1/embeddings is an OpenAI batch url the client has no method for yet:
+    # refused before anything is sent, not failed row by row.
     raise InvalidRequestError(
         f"{request.custom_id}: {request.url} is not supported by hfinfer's batch yet "
-        f"(only {CHAT_URL})"
+        f"(only {CHAT_URL} and {RESPONSES_URL})"
     )
 
 

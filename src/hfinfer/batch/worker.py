@@ -7,9 +7,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..errors import HFInferenceError, ResponseError
 from .cost import PriceList, split_provider
-from .inputs import BatchRequest
+from .inputs import RESPONSES_URL, BatchRequest
 from .outputs import Meta, chat_body, failure_line, success_line
 from .state import Record
 
@@ -49,6 +51,8 @@ async def send_request(
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
+        if request.url == RESPONSES_URL:
+            return await _responses(client, request, provider, prices, attempt, started)
         return await _chat(client, request, provider, prices, attempt, started)
     except HFInferenceError as exc:
         meta = Meta(provider, None, loop.time() - started, attempt)
@@ -73,6 +77,32 @@ async def _chat(client: Any, request: BatchRequest, provider: str | None, prices
     meta = Meta(answered_by, cost, elapsed, attempt)
     line = success_line(request.custom_id, request.key, chat_body(request.key, model, reply, meta),
                         reply.request_id)  # fmt: skip
+    return Outcome(line, None, attempt, cost, prompt + completion)
+
+
+async def _responses(client: Any, request: BatchRequest, provider: str | None,
+                     prices: PriceList, attempt: int, started: float) -> Outcome:  # fmt: skip
+    """A Responses API body, relayed to the router as it is; its answer kept whole."""
+    body = {k: v for k, v in request.body.items() if k != "stream"}
+    model = str(body["model"])
+    if provider is not None and ":" not in model:
+        body["model"] = f"{model}:{provider}"
+    relayed = await client.relay_responses(body)
+    try:
+        answer = orjson.loads(relayed.body or b"")
+    except orjson.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise ResponseError("the router's Responses answer is not a JSON object",
+                            status=relayed.status, request_id=relayed.request_id)  # fmt: skip
+    elapsed = asyncio.get_running_loop().time() - started
+    found = answer.get("usage")
+    usage: dict[str, Any] = found if isinstance(found, dict) else {}
+    prompt, completion = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
+    answered_by = split_provider(model, provider)[1]
+    cost = prices.cost(model, answered_by, prompt, completion)
+    answer["hfinfer"] = Meta(answered_by, cost, elapsed, attempt).as_dict()
+    line = success_line(request.custom_id, request.key, answer, relayed.request_id)
     return Outcome(line, None, attempt, cost, prompt + completion)
 
 
