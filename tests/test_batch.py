@@ -137,6 +137,39 @@ async def test_responses_api_lines_are_relayed_whole(router: BatchRouter, tmp_pa
             await collect(source, tmp_path / "tgi.jsonl", defaults=RequestDefaults(), client=tgi)
 
 
+async def test_embeddings_lines_go_through_the_clients_embed(
+    router: BatchRouter, tmp_path: Path
+) -> None:
+    embedder = "org/embedder"
+    router.models[embedder] = {"id": embedder, "pipeline_tag": "feature-extraction",
+                               "inferenceProviderMapping": {"together": {
+                                   "status": "live", "providerId": "t/e",
+                                   "task": "feature-extraction"}}}  # fmt: skip
+
+    def embeddings(request: Any) -> Any:
+        from hfserver import json_reply
+
+        inputs = request.json()["input"]
+        data = [{"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0]}
+                for i, t in enumerate(inputs)]  # fmt: skip
+        return json_reply({"data": data, "usage": {"prompt_tokens": 3 * len(inputs)}})
+
+    router.image_routes["together"] = embeddings
+    lines = [{"custom_id": f"e{n}", "method": "POST", "url": "/v1/embeddings",
+              "body": {"model": embedder, "input": ["ab", "abcd"][: n + 1]}}
+             for n in range(2)]  # fmt: skip
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    results = await collect(source, out, defaults=RequestDefaults())
+    assert sorted(r.custom_id for r in results) == ["e0", "e1"]
+    line = next(x for x in read_jsonl(out) if x["custom_id"] == "e1")
+    body = line["response"]["body"]
+    assert body["object"] == "list" and [d["embedding"] for d in body["data"]] == [
+        [2.0, 1.0], [4.0, 1.0]]  # fmt: skip
+    assert body["usage"]["prompt_tokens"] == 6 and body["hfinfer"]["provider"] == "together"
+    assert await collect(source, out, defaults=RequestDefaults()) == []
+
+
 async def test_rerun_skips_done_and_resends_only_changed_rows(
     router: BatchRouter, tmp_path: Path
 ) -> None:
@@ -337,10 +370,6 @@ async def test_bad_input_is_a_clear_error_before_sending(
     write_jsonl(source, [{"custom_id": "a", "prompt": "x"}])
     with pytest.raises(InvalidRequestError, match="no model"):
         await collect(source, tmp_path / "out3.jsonl", defaults=RequestDefaults())
-    write_jsonl(source, [{"custom_id": "a", "method": "POST", "url": "/v1/embeddings",
-                          "body": {"model": MODEL, "input": "x"}}])  # fmt: skip
-    with pytest.raises(InvalidRequestError, match="/v1/embeddings is not supported"):
-        await collect(source, tmp_path / "out5.jsonl")
     assert router.chat_requests == 0
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "Meta",
     "OutputPaths",
     "chat_body",
+    "embedding_body",
     "failure_line",
     "flat_row",
     "key_of",
@@ -138,6 +139,22 @@ def _usage(usage: Any) -> dict[str, Any]:
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
+    }
+
+
+def embedding_body(
+    model: str, vectors: list[list[float]], prompt_tokens: int | None, meta: Meta
+) -> dict[str, Any]:
+    """An embeddings ``list`` object (OpenAI's shape) from the client's vectors."""
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": index, "embedding": list(vector)}
+            for index, vector in enumerate(vectors)
+        ],
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        "hfinfer": meta.as_dict(),
     }
 
 

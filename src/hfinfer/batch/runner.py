@@ -19,7 +19,14 @@ from typing import Any
 
 from ..errors import HFInferenceError, InvalidRequestError
 from .cost import PriceList, estimate_prompt_tokens, max_output_tokens
-from .inputs import CHAT_URL, RESPONSES_URL, BatchRequest, RequestDefaults, iter_files
+from .inputs import (
+    CHAT_URL,
+    EMBEDDINGS_URL,
+    RESPONSES_URL,
+    BatchRequest,
+    RequestDefaults,
+    iter_files,
+)
 from .outputs import OutputPaths, write_parquet
 from .progress import Progress
 from .rate import RetryRules
@@ -241,11 +248,11 @@ def check_supported(request: BatchRequest, client: Any) -> None:
             f"{request.custom_id}: {RESPONSES_URL} is served by the router only, not by "
             "a text-generation server (--api-base)"
         )
-    # /v1/embeddings is an OpenAI batch url the client has no method for yet:
-    # refused before anything is sent, not failed row by row.
+    if request.url == EMBEDDINGS_URL and hasattr(client, "embed"):
+        return
     raise InvalidRequestError(
-        f"{request.custom_id}: {request.url} is not supported by hfinfer's batch yet "
-        f"(only {CHAT_URL} and {RESPONSES_URL})"
+        f"{request.custom_id}: {request.url} is not supported by this client "
+        "(it has no method for it)"
     )
 
 

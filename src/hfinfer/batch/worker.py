@@ -11,8 +11,8 @@ import orjson
 
 from ..errors import HFInferenceError, ResponseError
 from .cost import PriceList, split_provider
-from .inputs import RESPONSES_URL, BatchRequest
-from .outputs import Meta, chat_body, failure_line, success_line
+from .inputs import EMBEDDINGS_URL, RESPONSES_URL, BatchRequest
+from .outputs import Meta, chat_body, embedding_body, failure_line, success_line
 from .state import Record
 
 __all__ = ["Outcome", "send_request"]
@@ -51,6 +51,8 @@ async def send_request(
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
+        if request.url == EMBEDDINGS_URL:
+            return await _embed(client, request, provider, prices, attempt, started)
         if request.url == RESPONSES_URL:
             return await _responses(client, request, provider, prices, attempt, started)
         return await _chat(client, request, provider, prices, attempt, started)
@@ -78,6 +80,25 @@ async def _chat(client: Any, request: BatchRequest, provider: str | None, prices
     line = success_line(request.custom_id, request.key, chat_body(request.key, model, reply, meta),
                         reply.request_id)  # fmt: skip
     return Outcome(line, None, attempt, cost, prompt + completion)
+
+
+async def _embed(client: Any, request: BatchRequest, provider: str | None, prices: PriceList,
+                 attempt: int, started: float) -> Outcome:  # fmt: skip
+    """An embeddings body through :meth:`hfinfer.AsyncClient.embed`."""
+    body = request.body
+    model = str(body["model"])
+    options = {k: v for k, v in body.items() if k not in ("model", "input")}
+    if provider is not None:
+        options["provider"] = provider
+    answer = await client.embed(model, body.get("input"), **options)
+    elapsed = asyncio.get_running_loop().time() - started
+    answered_by = answer.provider or split_provider(model, provider)[1]
+    prompt = (answer.usage.prompt_tokens if answer.usage else None) or 0
+    cost = prices.cost(model, answered_by, prompt, 0)
+    meta = Meta(answered_by, cost, elapsed, attempt)
+    out = embedding_body(model, answer.vectors, prompt if answer.usage else None, meta)
+    line = success_line(request.custom_id, request.key, out, None)
+    return Outcome(line, None, attempt, cost, prompt)
 
 
 async def _responses(client: Any, request: BatchRequest, provider: str | None,
