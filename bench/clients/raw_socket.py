@@ -1,13 +1,15 @@
 """The limit: an asyncio protocol that sends the request and counts the answer's
 bytes, parsing nothing but the headers' end and the body's end. Keep-alive
-connections are reused like a pool would."""
+connections are reused like a pool would. An ``https://`` URL is read over TLS
+(the default context: the bench's CA comes from ``SSL_CERT_FILE``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -22,6 +24,7 @@ class RawConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.done: asyncio.Future[int] | None = None
         self.first = 0.0
+        self.on_first: Callable[[], None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -31,7 +34,9 @@ class RawConnection(asyncio.Protocol):
         if self.done is not None and not self.done.done():
             self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
 
-    def send(self, request: bytes) -> asyncio.Future[int]:
+    def send(
+        self, request: bytes, on_first: Callable[[], None] | None = None
+    ) -> asyncio.Future[int]:
         assert self.transport is not None
         self.done = asyncio.get_running_loop().create_future()
         self.head = b""
@@ -40,6 +45,7 @@ class RawConnection(asyncio.Protocol):
         self.tail = b""
         self.received = 0
         self.first = 0.0
+        self.on_first = on_first
         self.transport.write(request)
         return self.done
 
@@ -60,6 +66,8 @@ class RawConnection(asyncio.Protocol):
                 self.remaining = int(head[marker + 15 :].split(b"\r\n", 1)[0])
         if data and not self.first:
             self.first = time.perf_counter()
+            if self.on_first is not None:
+                self.on_first()
         self.received += len(data)
         if self.remaining >= 0:
             self.remaining -= len(data)
@@ -75,8 +83,9 @@ class Client:
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname, parts.port
+        self.ssl = ssl.create_default_context() if parts.scheme == "https" else None
         self.idle: list[RawConnection] = []
-        self.path = f"/models/{workload.MODEL}"
+        self.path = f"{parts.path.rstrip('/')}/models/{workload.MODEL}"
 
     def request(self, max_tokens: int) -> bytes:
         body = json.dumps(
@@ -91,15 +100,24 @@ class Client:
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
         ).encode() + body
 
-    async def stream(self, max_tokens: int) -> tuple[float, int]:
+    async def stream(
+        self, max_tokens: int, on_first: Callable[[], None] | None = None
+    ) -> tuple[float, int]:
         while self.idle and self.idle[-1].transport is None:
             self.idle.pop()
         if self.idle:
             connection = self.idle.pop()
         else:
             loop = asyncio.get_running_loop()
-            _, connection = await loop.create_connection(RawConnection, self.host, self.port)
-        await connection.send(self.request(max_tokens))
+            _, connection = await loop.create_connection(
+                RawConnection, self.host, self.port, ssl=self.ssl
+            )
+        try:
+            await connection.send(self.request(max_tokens), on_first)
+        except asyncio.CancelledError:
+            if connection.transport is not None:  # abandoned mid-body: not reusable
+                connection.transport.close()
+            raise
         self.idle.append(connection)
         # Nothing is parsed: a complete body counts as the expected text.
         return connection.first, len(workload.full_text(max_tokens))
