@@ -25,6 +25,7 @@ __all__ = [
     "ModelLoadingError",
     "ModelNotFoundError",
     "ModelNotSupportedError",
+    "NameResolutionError",
     "PaymentRequiredError",
     "RateLimitError",
     "ResponseError",
@@ -94,6 +95,15 @@ class ConnectionError(HFInferenceError, builtins.ConnectionError):
 class CertificateError(ConnectionError):
     """The TLS handshake failed (an untrusted or wrong certificate): not retried,
     since it will fail the same way again."""
+
+
+class NameResolutionError(ConnectionError):
+    """The server's host name does not resolve (no network, DNS, or a wrong URL): not
+    retried, since a name that does not resolve rarely does a second later."""
+
+    def __init__(self, message: str, *, host: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class ResponseError(HFInferenceError):

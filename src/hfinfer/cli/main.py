@@ -31,6 +31,8 @@ api_base_option = click.option(
 )
 api_key_option = click.option(
     "--api-key",
+    "--token",  # the Hugging Face CLI's spelling
+    "api_key",
     default=None,
     help="Token; default HF_TOKEN or the saved login token.",
 )
@@ -48,6 +50,24 @@ route_option = click.option(
 def _route(route: str, api_base: str | None) -> str:
     """The route ``auto`` stands for: the text-generation server named, else the router."""
     return ("tgi" if api_base else "router") if route == "auto" else route
+
+
+def _require_token(api_key: str | None, route: str, api_base: str | None, model: str) -> None:
+    """Exit at once, before any request, when a Hugging Face host would be called
+    without a token: it could only answer 401 (after retries, on a slow network)."""
+    from ..config import inference_base, require_token, router_url
+
+    how = "pass --token hf_..., set HF_TOKEN, or run `hf auth login`"
+    endpoint = model if model.startswith(("http://", "https://")) else None
+    try:
+        if route == "router":
+            url = api_base or router_url()
+        else:
+            url = endpoint or inference_base(api_base)
+        require_token(api_key, url, how=how)
+    except HFInferenceError as exc:
+        _err(f"error: {exc}")
+        raise SystemExit(1) from None
 
 
 def _err(message: str) -> None:
@@ -153,6 +173,7 @@ def chat(
     """Stream the model's answer to PROMPT (reasoning, if any, goes to stderr)."""
     from ..client import AsyncClient
 
+    _require_token(api_key, _route(route, api_base), api_base, model or "")
     messages = _messages(prompt, system, messages_file)
     options: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
     if do_continue:

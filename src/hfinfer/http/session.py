@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from ..errors import (
     HtmlResponseError,
     InvalidRequestError,
     ModelLoadingError,
+    NameResolutionError,
     ResponseError,
     StreamError,
     TimeoutError,
@@ -37,7 +39,7 @@ from ..errors import (
 )
 from .retry import RetryPolicy
 
-__all__ = ["HttpClient", "redact_headers"]
+__all__ = ["Exchange", "HttpClient", "redact_headers"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,26 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy safe to log: credentials replaced by ``***``."""
     secret = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
     return {k: ("***" if k.lower() in secret else v) for k, v in headers.items()}
+
+
+class Exchange:
+    """What one call learned from the answer's headers, for its response's log:
+    the request id, the provider that answered (router) and the status."""
+
+    __slots__ = ("provider", "request_id", "status", "url")
+
+    def __init__(self) -> None:
+        self.request_id: str | None = None
+        self.provider: str | None = None
+        self.status: int | None = None
+        self.url: str | None = None
+
+    def record(self, response: aiohttp.ClientResponse) -> None:
+        headers = response.headers
+        self.request_id = headers.get("x-request-id") or self.request_id
+        self.provider = headers.get("x-inference-provider") or self.provider
+        self.status = response.status
+        self.url = str(response.url)
 
 
 class HttpClient:
@@ -168,6 +190,7 @@ class HttpClient:
         stream: bool = False,
         model: str | None = None,
         retry: RetryPolicy | None = None,
+        exchange: Exchange | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request and yield its successful response (status < 400).
 
@@ -175,6 +198,7 @@ class HttpClient:
         error. With ``stream=True`` the read limit switches from the first-byte
         timeout to the stream-gap timeout once headers arrive. The response is
         closed on exit, freeing its connection even when abandoned mid-body.
+        ``exchange``, when given, records the answer's request id and provider.
         """
         policy = retry or self.retry
         body = orjson.dumps(json) if json is not None else None
@@ -201,6 +225,8 @@ class HttpClient:
                 logger.info("retrying %s %s in %.2fs after: %s", method, url, delay, error)
                 await asyncio.sleep(delay)
                 attempt += 1
+        if exchange is not None:
+            exchange.record(response)
         try:
             if stream:
                 self._switch_to_stream_gap(response)
@@ -251,6 +277,8 @@ class HttpClient:
                 "SSL_CERT_FILE)."
             ) from exc
         except aiohttp.ClientConnectorError as exc:
+            if _is_name_resolution_failure(exc):
+                raise self._name_resolution_error(url, exc) from exc
             raise ConnectionError(f"Could not connect to {url}: {exc.os_error or exc}") from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             raise ConnectionError(f"The connection to {url} broke before an answer: {exc}") from exc
@@ -275,6 +303,19 @@ class HttpClient:
             headers=response.headers,
             url=str(response.url),
             model=model,
+        )
+
+    def _name_resolution_error(
+        self, url: str, exc: aiohttp.ClientConnectorError
+    ) -> NameResolutionError:
+        # Behind a proxy, the name aiohttp failed to resolve is the proxy's.
+        proxy = self._http_proxy(url)
+        host = urlsplit(proxy or url).hostname or exc.host
+        what = "the proxy's host" if proxy else "the host"
+        reason = getattr(exc.os_error, "strerror", None) or "name not resolved"
+        return NameResolutionError(
+            f"Could not find {what} {host} ({reason}): check the network, or the URL.",
+            host=host,
         )
 
     @staticmethod
@@ -345,6 +386,16 @@ class HttpClient:
     ) -> Any:
         async with self.open("GET", url, params=params, model=model, retry=retry) as response:
             return await self.read_json(response)
+
+
+#: aiohttp >= 3.11 raises this on a failed lookup; older versions wrap socket.gaierror.
+_DNS_ERRORS: tuple[type[BaseException], ...] = tuple(
+    getattr(aiohttp, name) for name in ("ClientConnectorDNSError",) if hasattr(aiohttp, name)
+)
+
+
+def _is_name_resolution_failure(exc: aiohttp.ClientConnectorError) -> bool:
+    return isinstance(exc, _DNS_ERRORS) or isinstance(exc.os_error, socket.gaierror)
 
 
 def _response_failure(exc: aiohttp.ClientResponseError, url: str) -> HFInferenceError:

@@ -246,12 +246,36 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             params = text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
             url = endpoint or f"{call.api_base}/models/{model}"
             chunks = generate_text(
-                http, url, model, built.text, params, stream, action == "continue"
+                http, url, model, built.text, params, stream, action == "continue", call.exchange
             )
             # aclosing: closing this stream closes the inner ones now, before the session.
             async with aclosing(chunks):
                 async for chunk in chunks:
                     yield chunk
+
+    async def render_prompt(self, model: str | None, messages: Messages, **kwargs: Any) -> Prompt:
+        """The prompt :meth:`create_async_generator` would send for ``messages``
+        (``action="continue"`` and ``tools`` as there), on this instance's pool."""
+        cls = type(self)
+        name = cls.get_model(model)
+        messages = check_messages(messages)
+        call = CallOptions.collect(
+            self, kwargs, api_base=None, api_key=None, proxy=None,
+            timeout=600, extra_data=None, resolve_base=inference_base,
+        )  # fmt: skip
+        endpoint = name.rstrip("/") if name.startswith(("http://", "https://")) else None
+        async with call_client(self, call) as http:
+            if endpoint is not None:
+                model_data = await cls._endpoint_model_data(http, endpoint)
+                template_model = model_data.get("id")
+                template_model = template_model if template_model in cls.model_data else None
+            else:
+                model_data = await cls.get_model_data(http, name)
+                template_model = name
+            do_continue = kwargs.get("action") == "continue"
+            return await cls._build_text_prompt(
+                http, template_model, model_data, messages, do_continue, kwargs
+            )
 
     @classmethod
     async def _endpoint_model_data(cls, http: HttpClient, endpoint: str) -> dict[str, Any]:
@@ -359,7 +383,9 @@ async def _generate_image(
     )
     url = f"{call.api_base}/models/{model}"
     headers = {"accept": "image/png"}
-    async with http.open("POST", url, json=payload, model=model, headers=headers) as response:
+    async with http.open(
+        "POST", url, json=payload, model=model, headers=headers, exchange=call.exchange
+    ) as response:
         html_guard(response)
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("image/"):

@@ -27,11 +27,12 @@ from ..errors import (
     HFInferenceError,
     ModelNotFoundError,
     ModelNotSupportedError,
+    NameResolutionError,
     ResponseError,
     StreamError,
     ValidationError,
 )
-from ..http.session import HttpClient, html_guard
+from ..http.session import Exchange, HttpClient, html_guard
 from ..hub.cache import DiskCache, single_flight
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_images
@@ -80,30 +81,39 @@ class RouterModels:
         self._memory.clear()
 
     async def fetch(
-        self, *, api_base: str | None = None, api_key: str | None = None, proxy: str | None = None
+        self,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        proxy: str | None = None,
+        refresh: bool = False,
+        strict: bool = False,
     ) -> list[dict[str, Any]]:
-        """The router's entries (``[]`` when it cannot be reached: a list must not fail a call)."""
+        """The router's entries (``[]`` when it cannot be reached: a list must not fail a
+        call, unless ``strict``, which raises). ``refresh`` skips both caches."""
         base = router_url(api_base)
-        hit = self._memory.get(base)
+        hit = None if refresh else self._memory.get(base)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         try:
-            entries = await self._cached(base, api_key, proxy)
+            entries = await self._cached(base, api_key, proxy, refresh)
         except HFInferenceError as exc:
+            if strict:
+                raise
             logger.warning("could not list the router's models (%s)", exc)
             return []
         self._memory[base] = (time.monotonic(), entries)
         return entries
 
     async def _cached(
-        self, base: str, api_key: str | None, proxy: str | None
+        self, base: str, api_key: str | None, proxy: str | None, refresh: bool = False
     ) -> list[dict[str, Any]]:
         cache, url = DiskCache(cache_dir() / "router", self.ttl), f"{base}/v1/models"
         if is_offline():
             return await cache.get(url, ignore_expiry=True) or []
 
         async def fetch_and_store() -> list[dict[str, Any]]:
-            value = await cache.get(url)
+            value = None if refresh else await cache.get(url)
             if value is None:
                 settings = ClientSettings.resolve(
                     api_key=api_key, proxy=proxy, timeout=LIST_TIMEOUTS
@@ -178,14 +188,17 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
     async def get_provider_mapping(cls, http: HttpClient, model: str) -> dict[str, Any] | None:
         """The Hub's answer about ``model`` with its ``inferenceProviderMapping``
         (cached an hour), or ``None`` when the Hub could not be asked (the router
-        then decides). A missing, private or gated-without-token model raises."""
+        then decides). A missing, private or gated-without-token model raises, and
+        so does a Hub host name that does not resolve."""
         key = f"{http.settings.hub_endpoint}|{model}"
         cached = cls.provider_mappings.get(key)
         if cached is not None and time.monotonic() - cached[0] < MAPPING_TTL:
             return cached[1]
         try:
             info = await Hub(http, ttl=MAPPING_TTL).model_info(model, expand=_MAPPING_EXPAND)
-        except (ModelNotFoundError, AuthenticationError):
+        except (ModelNotFoundError, AuthenticationError, NameResolutionError):
+            # A Hub name that does not resolve means offline or a wrong HF_ENDPOINT:
+            # say so once rather than a warning and then the router's same failure.
             raise
         except HFInferenceError as exc:
             logger.warning("could not ask the Hub which providers serve %s (%s)", model, exc)
@@ -273,7 +286,8 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
             )
             body = _chat_body(plan.router_model, messages, stream, max_tokens, temperature, seed,
                               call.extra, kwargs)  # fmt: skip
-            chunks = _chat(http, f"{call.api_base}/v1/chat/completions", body, splitter)
+            url = f"{call.api_base}/v1/chat/completions"
+            chunks = _chat(http, url, body, splitter, call.exchange)
             async with aclosing(chunks):  # closing this stream closes the inner one now
                 async for chunk in chunks:
                     yield chunk
@@ -321,12 +335,16 @@ def _not_served(exc: ValidationError, model: str) -> HFInferenceError:
 
 
 async def _chat(
-    http: HttpClient, url: str, body: dict[str, Any], splitter: ThinkSplitter
+    http: HttpClient,
+    url: str,
+    body: dict[str, Any],
+    splitter: ThinkSplitter,
+    exchange: Exchange | None = None,
 ) -> AsyncGenerator[Chunk, None]:
     stream = bool(body.get("stream"))
     try:
         async with http.open(
-            "POST", url, json=body, stream=stream, model=body["model"]
+            "POST", url, json=body, stream=stream, model=body["model"], exchange=exchange
         ) as response:
             html_guard(response)
             if not stream or "event-stream" not in response.headers.get("content-type", ""):
@@ -398,7 +416,12 @@ async def _generate_image(
     found: list[tuple[bytes, str]] = []
     sources: list[provider_images.ImageSource] = []
     async with http.open(
-        "POST", url, json=request.payload, model=plan.router_model, headers=headers
+        "POST",
+        url,
+        json=request.payload,
+        model=plan.router_model,
+        headers=headers,
+        exchange=call.exchange,
     ) as response:
         html_guard(response)
         if request.raw_image:

@@ -21,7 +21,7 @@ from ..errors import (
     TimeoutError,
 )
 from ..http.retry import RetryPolicy
-from ..http.session import HttpClient
+from ..http.session import Exchange, HttpClient
 from ..types import Messages, content_text
 
 __all__ = ["CallOptions", "PooledProvider", "call_client", "last_user_text", "stream_failure"]
@@ -86,9 +86,10 @@ class PooledProvider:
 
 class CallOptions:
     """The options of one call: client settings, the base URL, the extra body
-    (``extra_data``/``extra_body``) and an optional retry policy."""
+    (``extra_data``/``extra_body``), an optional retry policy, and the
+    :class:`Exchange` that records what the generation's answer said of itself."""
 
-    __slots__ = ("api_base", "extra", "retry", "settings")
+    __slots__ = ("api_base", "exchange", "extra", "retry", "settings")
 
     def __init__(
         self,
@@ -96,11 +97,13 @@ class CallOptions:
         api_base: str,
         extra: dict[str, Any],
         retry: RetryPolicy | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self.settings = settings
         self.api_base = api_base
         self.extra = extra
         self.retry = retry
+        self.exchange = exchange
 
     @classmethod
     def collect(
@@ -121,6 +124,7 @@ class CallOptions:
         base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
         extra_body = kwargs.pop("extra_body", None)
         retry = kwargs.pop("retry", None)
+        exchange = kwargs.pop("_exchange", None)  # AsyncClient's: what its response logs
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidRequestError("retry must be a hfinfer.RetryPolicy")
         for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
@@ -152,7 +156,7 @@ class CallOptions:
                 max_retries=max_retries,
             )
         extra = {**(extra_data or {}), **(extra_body or {})}
-        return cls(settings, resolve_base(base or None), extra, retry)
+        return cls(settings, resolve_base(base or None), extra, retry, exchange)
 
 
 @asynccontextmanager

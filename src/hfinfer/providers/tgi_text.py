@@ -10,7 +10,7 @@ from contextlib import aclosing
 from typing import Any
 
 from ..errors import StreamError, ValidationError
-from ..http.session import HttpClient, html_guard
+from ..http.session import Exchange, HttpClient, html_guard
 from ..protocol import tgi
 from ..protocol.sse import SSEParser
 from ..types import Chunk
@@ -59,11 +59,13 @@ async def generate_text(
     params: dict[str, Any],
     stream: bool,
     do_continue: bool,
+    exchange: Exchange | None = None,
 ) -> AsyncGenerator[Chunk, None]:
     """POST the prompt to ``url`` and yield the answer (streamed or whole) as chunks."""
     payload = {"inputs": prompt, "parameters": params, "stream": stream}
     try:
-        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
+        sent = _send_text(http, url, model, payload, stream, do_continue, exchange)
+        async with aclosing(sent) as chunks:
             async for chunk in chunks:
                 yield chunk
     except ValidationError as exc:
@@ -77,7 +79,8 @@ async def generate_text(
             fitted,
         )
         payload["parameters"] = {**params, "max_new_tokens": fitted}
-        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
+        sent = _send_text(http, url, model, payload, stream, do_continue, exchange)
+        async with aclosing(sent) as chunks:
             async for chunk in chunks:
                 yield chunk
 
@@ -89,8 +92,11 @@ async def _send_text(
     payload: dict[str, Any],
     stream: bool,
     do_continue: bool,
+    exchange: Exchange | None,
 ) -> AsyncGenerator[Chunk, None]:
-    async with http.open("POST", url, json=payload, stream=stream, model=model) as response:
+    async with http.open(
+        "POST", url, json=payload, stream=stream, model=model, exchange=exchange
+    ) as response:
         html_guard(response)
         if not stream or "event-stream" not in response.headers.get("content-type", ""):
             text, tail = tgi.decode_generation(await http.read_json(response))
