@@ -149,8 +149,10 @@ class HttpClient:
                     f"A SOCKS proxy needs the extra: pip install 'hfinfer[socks]' ({proxy.split('://')[0]})"
                 ) from exc
             return ProxyConnector.from_url(proxy, limit=0)
+        from .tap import TapConnector
+
         # No cap on connections: a gateway relays hundreds of streams at once.
-        return aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False)
+        return TapConnector(limit=0, enable_cleanup_closed=False)
 
     def _http_proxy(self, url: str) -> str | None:
         """The HTTP proxy for ``url``: the configured one, else ``HTTPS_PROXY``/
@@ -210,7 +212,9 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                response = await self._send(method, url, body, params, request_headers, model)
+                response = await self._send(
+                    method, url, body, params, request_headers, model, stream
+                )
                 break
             except HFInferenceError as error:
                 delay = policy.delay(attempt, error)
@@ -227,11 +231,12 @@ class HttpClient:
                 attempt += 1
         if exchange is not None:
             exchange.record(response)
+        watch = self._watch_stream(response) if stream else None
         try:
-            if stream:
-                self._switch_to_stream_gap(response)
             yield response
         finally:
+            if watch is not None:
+                watch.cancel()
             # close() rather than release(): an unread body must not go back to the pool.
             if response.content.at_eof():
                 response.release()
@@ -246,11 +251,41 @@ class HttpClient:
         params: Any,
         headers: dict[str, str],
         model: str | None,
+        stream: bool = False,
+    ) -> aiohttp.ClientResponse:
+        from .tap import RequestTrace
+
+        trace = RequestTrace(stream, self.settings.timeouts.first_byte)
+        failed: HFInferenceError | None = None
+        try:
+            return await self._send_traced(trace, method, url, body, params, headers, model)
+        except ConnectionError as error:
+            if not trace.answered:
+                raise
+            failed = ResponseError(
+                f"{url} answered with something that is not HTTP ({error}); not retried, since "
+                "the server may have acted on the request.",
+                url=url,
+            )
+        raise failed  # outside the handler: aiohttp's exception holds the token
+
+    async def _send_traced(
+        self,
+        trace: Any,
+        method: str,
+        url: str,
+        body: bytes | None,
+        params: Any,
+        headers: dict[str, str],
+        model: str | None,
     ) -> aiohttp.ClientResponse:
         timeouts = self.settings.timeouts
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, redact_headers(headers))
         unchained: HFInferenceError | None = None
+        from .tap import trace_requests
+
+        reset = trace_requests.set(trace)
         try:
             response = await self.session().request(
                 method, url, data=body, params=params, headers=headers, proxy=self._http_proxy(url)
@@ -286,6 +321,11 @@ class HttpClient:
             unchained = _response_failure(exc, url)
         except aiohttp.ClientError as exc:
             raise ConnectionError(f"Request to {url} failed: {exc}") from exc
+        finally:
+            trace_requests.reset(reset)
+        tap = trace.tap
+        if tap is not None and tap.holding:
+            response.content = tap.claim(timeouts.stream_gap)
         if unchained is not None:
             # Raised outside the handler, so not even as __context__: aiohttp's
             # exception holds the request's headers, the token among them.
@@ -325,20 +365,23 @@ class HttpClient:
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return b""
 
-    def _switch_to_stream_gap(self, response: aiohttp.ClientResponse) -> None:
+    def _watch_stream(self, response: aiohttp.ClientResponse) -> Any:
+        """Bound a stream's gaps with hfinfer's own watchdog: a body read by hfinfer
+        (:class:`~hfinfer.http.chunked.ChunkedBody`) runs its own; aiohttp's reader gets
+        a :class:`~hfinfer.http.chunked.ReaderWatch` instead of aiohttp's per-read timer
+        (which a broken framing leaves waiting forever). The watch, to cancel, or None."""
+        from .chunked import ChunkedBody, ReaderWatch
+
         gap = self.settings.timeouts.stream_gap
+        content = response.content
+        if isinstance(content, ChunkedBody) or not gap:
+            return None
         protocol = response.connection.protocol if response.connection else None
-        if protocol is None or not hasattr(protocol, "read_timeout"):
-            return
-        protocol.read_timeout = gap
-        # The timer running now was armed with the first-byte limit when the headers
-        # (and often the first event) arrived; the new value only applies from the
-        # next read. Re-arm it, so the first gap is measured with stream_gap too.
-        # Only while it runs: once the body ended aiohttp dropped it, and a timer
-        # armed then would fire on a connection back in the pool.
-        restart = getattr(protocol, "start_timeout", None)
-        if restart is not None and getattr(protocol, "_read_timeout_handle", None) is not None:
-            restart()
+        if protocol is not None and hasattr(protocol, "read_timeout"):
+            protocol.read_timeout = None  # the watch measures the gaps
+            if getattr(protocol, "_read_timeout_handle", None) is not None:
+                protocol.start_timeout()  # drops the timer armed with the first-byte limit
+        return ReaderWatch(content, gap, asyncio.get_running_loop())
 
     async def read_body(self, response: aiohttp.ClientResponse) -> bytes:
         """The whole body of a non-streamed answer, bounded by the total timeout."""
