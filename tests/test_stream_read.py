@@ -299,3 +299,74 @@ async def test_a_json_answer_to_a_stream_request_over_chunked(server: CountingHF
     server.script("POST", GENERATE, Reply(wire=wire, keep_open=True))
     text, error = await run()
     assert error is None and text == "Hello there"
+
+
+# -- whole answers: size limits (counted after decompression), redirects ---------------------
+
+
+async def test_a_huge_model_info_is_refused_and_not_cached(
+    server: CountingHF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HFINFER_MAX_METADATA_BYTES", str(64 * 1024))
+    info = {**server.models[MODEL], "padding": "x" * (200 * 1024)}
+    body = json.dumps(info).encode()
+    server.script(
+        "GET", f"/api/models/{MODEL}", Reply(200, {"content-type": "application/json"}, body)
+    )
+    text, error = await run()
+    assert isinstance(error, ResponseError), error
+    assert "larger than 65,536 bytes" in str(error) and "HFINFER_MAX_METADATA_BYTES" in str(error)
+    assert posts(server) == 0
+    # Refused answers are not cached: the next call asks the Hub again (and succeeds).
+    text, error = await run()
+    assert error is None and text == "".join(WORDS)
+    assert server.count("GET", f"/api/models/{MODEL}") == 2
+
+
+async def test_a_gzip_bomb_is_refused_after_decompression(
+    server: CountingHF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    monkeypatch.setenv("HFINFER_MAX_GENERATION_BYTES", str(1024 * 1024))
+    inflated = b'[{"generated_text": "' + b" " * (64 * 1024 * 1024) + b'"}]'
+    bomb = gzip.compress(inflated, compresslevel=9)
+    assert len(bomb) < 200 * 1024
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    server.script("POST", GENERATE, Reply(200, headers, bomb))
+    started = time.monotonic()
+    _, error = await run(stream=False)
+    assert isinstance(error, ResponseError), error
+    assert "generation answer" in str(error) and "1,048,576 bytes" in str(error)
+    assert time.monotonic() - started < 5.0
+    assert posts(server) == 1
+
+
+async def test_a_declared_length_past_the_limit_is_refused_before_reading(
+    server: CountingHF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HFINFER_MAX_GENERATION_BYTES", "1000")
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000000\r\n\r\n"
+    server.script("POST", GENERATE, Reply(wire=[head, b"[{"], keep_open=True, delay=5.0))
+    started = time.monotonic()
+    _, error = await run(stream=False)
+    assert isinstance(error, ResponseError) and "larger than 1,000 bytes" in str(error)
+    assert time.monotonic() - started < 2.0  # refused at the head, not after the body
+
+
+async def test_a_bad_limit_in_the_environment_is_a_clear_error(
+    server: CountingHF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hfinfer.errors import InvalidRequestError
+
+    monkeypatch.setenv("HFINFER_MAX_IMAGE_BYTES", "lots")
+    _, error = await run()
+    assert isinstance(error, InvalidRequestError) and "HFINFER_MAX_IMAGE_BYTES" in str(error)
+
+
+async def test_a_redirect_to_a_file_url_is_a_clear_error_not_retried(server: CountingHF) -> None:
+    server.script("POST", GENERATE, Reply(307, {"location": "file:///etc/passwd"}))
+    _, error = await run()
+    assert isinstance(error, ResponseError), error
+    assert "file:///etc/passwd" in str(error) and "not an http(s) address" in str(error)
+    assert posts(server) == 1

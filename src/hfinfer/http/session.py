@@ -37,6 +37,7 @@ from ..errors import (
     error_from_response,
     looks_like_html,
 )
+from .limits import BodyKind, BodyLimits, read_capped
 from .retry import RetryPolicy
 
 __all__ = ["Exchange", "HttpClient", "redact_headers"]
@@ -95,6 +96,8 @@ class HttpClient:
         self._session = session
         self._owns_session = session is None
         self._env_proxies = urllib.request.getproxies_environment()
+        #: Size limits of whole answers, per kind (``HFINFER_MAX_*_BYTES``).
+        self.limits = BodyLimits.from_env()
 
     def __repr__(self) -> str:
         return (
@@ -319,6 +322,15 @@ class HttpClient:
             raise ConnectionError(f"The connection to {url} broke before an answer: {exc}") from exc
         except aiohttp.ClientResponseError as exc:
             unchained = _response_failure(exc, url)
+        except (
+            aiohttp.InvalidUrlRedirectClientError,
+            aiohttp.NonHttpUrlRedirectClientError,
+        ) as exc:
+            unchained = ResponseError(
+                f"{url} redirected to {exc}, which is not an http(s) address; "
+                "not followed, and not retried.",
+                url=url,
+            )
         except aiohttp.ClientError as exc:
             raise ConnectionError(f"Request to {url} failed: {exc}") from exc
         finally:
@@ -383,11 +395,18 @@ class HttpClient:
                 protocol.start_timeout()  # drops the timer armed with the first-byte limit
         return ReaderWatch(content, gap, asyncio.get_running_loop())
 
-    async def read_body(self, response: aiohttp.ClientResponse) -> bytes:
-        """The whole body of a non-streamed answer, bounded by the total timeout."""
+    async def read_body(
+        self, response: aiohttp.ClientResponse, kind: BodyKind | None = None
+    ) -> bytes:
+        """The whole body of a non-streamed answer, bounded by the total timeout and by
+        the size limit of its kind (:mod:`hfinfer.http.limits`; by default an image's
+        when the answer is one, else a generation's)."""
         total = self.settings.timeouts.total
+        if kind is None:
+            is_image = response.headers.get("content-type", "").startswith("image/")
+            kind = "image" if is_image else "generation"
         try:
-            return await asyncio.wait_for(response.read(), total)
+            return await asyncio.wait_for(read_capped(response, kind, self.limits.of(kind)), total)
         except asyncio.TimeoutError as exc:
             raise TimeoutError(
                 f"{response.url} did not finish its answer within {total} s (total timeout).",
@@ -401,9 +420,11 @@ class HttpClient:
         except aiohttp.ClientError as exc:
             raise ConnectionError(f"Reading the answer from {response.url} failed: {exc}") from exc
 
-    async def read_json(self, response: aiohttp.ClientResponse) -> Any:
+    async def read_json(
+        self, response: aiohttp.ClientResponse, kind: BodyKind | None = None
+    ) -> Any:
         """Decode a JSON answer; an HTML page gets its own clear error."""
-        raw = await self.read_body(response)
+        raw = await self.read_body(response, kind)
         content_type = response.headers.get("content-type", "")
         if looks_like_html(raw, content_type):
             raise error_from_response(
@@ -428,7 +449,7 @@ class HttpClient:
         retry: RetryPolicy | None = None,
     ) -> Any:
         async with self.open("GET", url, params=params, model=model, retry=retry) as response:
-            return await self.read_json(response)
+            return await self.read_json(response, "metadata")
 
 
 #: aiohttp >= 3.11 raises this on a failed lookup; older versions wrap socket.gaierror.
