@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 
@@ -55,9 +56,11 @@ def _chunk_size(line: bytes) -> int:
 class ChunkedBody:
     """A chunked body decoded as it arrives; see the module docstring.
 
-    ``feed`` is called from the connection's ``data_received``. ``on_end(clean)``
-    runs once the last chunk and trailers arrived (``clean``: nothing came after
-    them); ``on_error()`` once the body failed, so the connection is dropped.
+    It is the connection's protocol while it reads (``data_received`` is
+    :meth:`feed`, one call per read); the other protocol callbacks go on to
+    ``peer``, aiohttp's protocol of the connection. ``on_end(clean)`` runs once the
+    last chunk and trailers arrived (``clean``: nothing came after them);
+    ``on_error()`` once the body failed, so the connection is dropped.
     """
 
     __slots__ = (
@@ -70,6 +73,7 @@ class ChunkedBody:
         "_on_end",
         "_on_error",
         "_paused",
+        "_peer",
         "_pending",
         "_pending_size",
         "_quiet_since",
@@ -86,10 +90,12 @@ class ChunkedBody:
         loop: asyncio.AbstractEventLoop,
         transport: asyncio.Transport,
         gap: float | None,
+        peer: Any,
         on_end: Callable[[bool], None],
         on_error: Callable[[], None],
     ) -> None:
         self._loop = loop
+        self._peer = peer
         self._transport = transport
         self._on_end = on_end
         self._on_error = on_error
@@ -117,18 +123,15 @@ class ChunkedBody:
         """Bytes from the socket."""
         self._active = True
         if self._state == _SIZE and not self._buffer:
-            # The common case: a read holding exactly one whole chunk.
-            line_end = data.find(b"\r\n", 0, MAX_LINE)
+            # The common case: a read holding exactly one whole chunk, its size plain hex.
+            line_end = data.find(b"\r\n", 0, 18)
             if line_end > 0:
-                try:
-                    size = _chunk_size(data[:line_end])
-                except ChunkedFramingError as exc:
-                    self._fail(exc)
-                    return
-                end = line_end + 2 + size
-                if size and len(data) == end + 2 and data[end:] == b"\r\n":
-                    self._deliver(data[line_end + 2 : end])
-                    return
+                digits = data[:line_end]
+                if not digits.translate(None, _HEX_DIGITS):
+                    end = line_end + 2 + int(digits, 16)
+                    if end > line_end + 2 and len(data) == end + 2 and data[end:] == b"\r\n":
+                        self._deliver(data[line_end + 2 : end])
+                        return
         try:
             self._parse(data)
         except ChunkedFramingError as exc:
@@ -236,8 +239,10 @@ class ChunkedBody:
         else:
             waiter.set_result(b"")
 
+    data_received = feed
+
     def connection_lost(self, exc: BaseException | None) -> None:
-        """The connection closed before the last chunk."""
+        """The connection closed (before the last chunk, or the body would be done)."""
         if not self._eof:
             reason = f": {exc}" if exc else ""
             self._fail(
@@ -245,6 +250,16 @@ class ChunkedBody:
                     f"the connection closed after {self.received} bytes of the body{reason}"
                 )
             )
+        self._peer.connection_lost(exc)
+
+    def eof_received(self) -> bool | None:
+        return self._peer.eof_received()
+
+    def pause_writing(self) -> None:
+        self._peer.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._peer.resume_writing()
 
     # -- the stream-gap watchdog ----------------------------------------------
 

@@ -84,15 +84,12 @@ class Tap(asyncio.Protocol):
     # -- bytes from the socket ----------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        body = self.body
-        if body is not None:
-            body.feed(data)
-        elif self.state == _HELD:
+        if self.state == _HELD:
             self.held.append(data)
         elif self.state == _HEAD:
             self._head_bytes(data)
-        else:
-            self.handler.data_received(data)
+        else:  # a byte that raced the switch to the body or back to aiohttp
+            (self.body or self.handler).data_received(data)
 
     def _head_bytes(self, data: bytes) -> None:
         self.trace.answered = True
@@ -147,8 +144,11 @@ class Tap(asyncio.Protocol):
         handler.read_timeout = None
         handler.start_timeout()
         _cap_read_size(self.transport)
-        body = self.body = ChunkedBody(self._loop, self.transport, gap, self._ended, self._broke)
+        body = ChunkedBody(self._loop, self.transport, gap, handler, self._ended, self._broke)
+        self.body = body
         self.state = _BODY
+        # The body reads the socket itself from now on: one call per read, not two.
+        self.transport.set_protocol(body)  # type: ignore[arg-type]
         held, self.held = self.held, []
         for data in held:
             body.feed(data)
@@ -167,7 +167,8 @@ class Tap(asyncio.Protocol):
         """The last chunk came: aiohttp ends its (empty) view of the body and pools
         the connection, unless bytes came after the body (then it is closed)."""
         self.body = None
-        self._pass()
+        self.state = _PASS
+        self.transport.set_protocol(self.handler)
         if not clean:
             self.handler.force_close()
         self.handler.data_received(_LAST_CHUNK)
@@ -197,8 +198,6 @@ class Tap(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_timer()
-        if self.body is not None:
-            self.body.connection_lost(exc)
         self.handler.connection_lost(exc)
 
     def eof_received(self) -> bool | None:
