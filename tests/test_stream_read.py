@@ -370,3 +370,25 @@ async def test_a_redirect_to_a_file_url_is_a_clear_error_not_retried(server: Cou
     assert isinstance(error, ResponseError), error
     assert "file:///etc/passwd" in str(error) and "not an http(s) address" in str(error)
     assert posts(server) == 1
+
+
+# -- calls without an instance ------------------------------------------------------------------
+
+
+async def test_overlapping_calls_without_an_instance_share_one_pool(server: CountingHF) -> None:
+    slow = stream_reply(tgi_events(["a"] * 20), delay=0.05)  # about a second
+    server.script("POST", GENERATE, slow)
+    long_call = asyncio.ensure_future(run(retry=None))
+    for _ in range(100):  # until the long call's stream has begun
+        if posts(server):
+            break
+        await asyncio.sleep(0.01)
+    for _ in range(2):  # one after the other while the long call runs: one connection
+        text, error = await run(retry=None)
+        assert error is None and text == "".join(WORDS)
+    text, error = await long_call
+    assert error is None and text == "a" * 20
+    assert server.connections == 2
+    # The last call to end closed the shared pool: a new call opens a new connection.
+    text, error = await run(retry=None)
+    assert error is None and server.connections == 3

@@ -206,7 +206,9 @@ class HttpClient:
         ``exchange``, when given, records the answer's request id and provider.
         """
         policy = retry or self.retry
-        body = orjson.dumps(json) if json is not None else None
+        # A copy at its exact size: orjson's buffer keeps 4 KiB or more, and the body
+        # stays referenced for the whole stream (retries, aiohttp's request).
+        body = bytes(memoryview(orjson.dumps(json))) if json is not None else None
         request_headers = self.build_headers(headers)
         if body is not None:
             request_headers.setdefault("content-type", "application/json")

@@ -20,6 +20,7 @@ from ..errors import (
     StreamError,
     TimeoutError,
 )
+from ..http.pool import call_pool
 from ..http.retry import RetryPolicy
 from ..http.session import Exchange, HttpClient
 from ..types import Messages, content_text
@@ -177,7 +178,7 @@ async def call_client(
     ):
         yield shared
         return
-    async with HttpClient(call.settings, retry=call.retry) as http:
+    async with call_pool(call.settings, call.retry) as http:
         yield http
 
 
