@@ -9,6 +9,7 @@ a hang fails the test instead of stalling the suite.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hfinfer import HuggingFaceInference, Timeouts
 from hfinfer.errors import HFInferenceError, ResponseError, StreamError, TimeoutError
@@ -392,3 +395,72 @@ async def test_overlapping_calls_without_an_instance_share_one_pool(server: Coun
     # The last call to end closed the shared pool: a new call opens a new connection.
     text, error = await run(retry=None)
     assert error is None and server.connections == 3
+
+
+# -- the decoder alone: any split, any garbage -------------------------------------------------
+
+
+class _Socket:
+    """What ChunkedBody asks of a transport while it decodes."""
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class _Aiohttp:
+    def connection_lost(self, exc: BaseException | None) -> None:
+        pass
+
+
+def _decode(pieces: list[bytes]) -> tuple[bytes, BaseException | None, bool]:
+    """Feed ``pieces`` to a ChunkedBody: (the payload, its error, whether it ended)."""
+    from hfinfer.http.chunked import ChunkedBody
+
+    loop = asyncio.new_event_loop()
+    ended: list[bool] = []
+    try:
+        body = ChunkedBody(loop, _Socket(), None, _Aiohttp(), ended.append, lambda: None)  # type: ignore[arg-type]
+        for piece in pieces:
+            body.feed(piece)
+        payload = b"".join(body._pending)
+        return payload, body.exception(), bool(ended)
+    finally:
+        loop.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payloads=st.lists(st.binary(min_size=1, max_size=40), max_size=12),
+    extensions=st.lists(st.sampled_from([b"", b";a=b", b" ;x", b';q="v"']), min_size=12),
+    upper=st.booleans(),
+    trailers=st.sampled_from([b"", b"x-a: 1\r\n", b"x-a: 1\r\nx-b: 2\r\n"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
+)
+def test_any_split_of_a_chunked_body_gives_its_payload(
+    payloads: list[bytes], extensions: list[bytes], upper: bool, trailers: bytes, cuts: list[int]
+) -> None:
+    wire = b""
+    for data, extension in zip(payloads, extensions, strict=False):
+        size = (b"%X" if upper else b"%x") % len(data)
+        wire += size + extension + b"\r\n" + data + b"\r\n"
+    wire += b"0\r\n" + trailers + b"\r\n"
+    points = sorted({c % (len(wire) + 1) for c in cuts} | {0, len(wire)})
+    pieces = [wire[a:b] for a, b in itertools.pairwise(points) if b > a]
+    payload, error, ended = _decode(pieces)
+    assert error is None and ended and payload == b"".join(payloads)
+
+
+@settings(max_examples=300, deadline=None)
+@given(garbage=st.binary(max_size=200), cuts=st.lists(st.integers(0, 200), max_size=10))
+def test_garbage_ends_in_an_error_or_waits_for_more_never_an_exception(
+    garbage: bytes, cuts: list[int]
+) -> None:
+    from hfinfer.http.chunked import ChunkedFramingError
+
+    points = sorted({c % (len(garbage) + 1) for c in cuts} | {0, len(garbage)})
+    pieces = [garbage[a:b] for a, b in itertools.pairwise(points) if b > a]
+    _, error, _ = _decode(pieces)  # raises nothing itself
+    assert error is None or isinstance(error, ChunkedFramingError)

@@ -152,7 +152,20 @@ class ChunkedBody:
         pos, end = 0, len(data)
         while pos < end and self._state != _DONE:
             state = self._state
-            if state == _DATA:
+            if state == _SIZE and not self._buffer:
+                # A whole chunk from here, its size plain hex: no line buffering.
+                line_end = data.find(b"\r\n", pos, pos + 18)
+                if line_end > pos:
+                    digits = data[pos:line_end]
+                    if not digits.translate(None, _HEX_DIGITS):
+                        size = int(digits, 16)
+                        stop = line_end + 2 + size
+                        if size and data[stop : stop + 2] == b"\r\n":
+                            out.append(data[line_end + 2 : stop])
+                            pos = stop + 2
+                            continue
+                pos = self._line(data, pos)
+            elif state == _DATA:
                 take = min(self._remaining, end - pos)
                 out.append(data[pos : pos + take])
                 pos += take
