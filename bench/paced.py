@@ -409,7 +409,7 @@ def baseline_of(run: Run) -> dict[str, Any]:
     }
 
 
-def section(run: Run, baseline: dict[str, Any] | None) -> str | None:
+def section(run: Run, baseline: dict[str, Any] | None, machine: list[str]) -> str | None:
     """The paced-regime section of ``RESULTS.md``, or ``None`` when nothing of it ran."""
     if not any(k in run.results for k in ("paced-http", "paced-tls", MEMORY)):
         return None
@@ -447,7 +447,7 @@ def section(run: Run, baseline: dict[str, Any] | None) -> str | None:
         parts.append(f"| {name} | {mark} | {measured} |")
     if baseline:
         parts += ["", f"Baseline: `bench/baseline.json` ({baseline.get('when', '?')})."]
-    parts += [""]
+    parts += ["", "### Machine (this run)", "", *machine, ""]
     for transport, title in (("http", "plain HTTP"), ("tls", "TLS")):
         if f"paced-{transport}" in run.results:
             parts += [

@@ -279,7 +279,7 @@ def targets(run: Run) -> list[tuple[str, bool | None, str]]:
     """``(target, met, measured)`` rows for issue 5's targets."""
     out: list[tuple[str, bool | None, str]] = []
     top = str(run.preset.levels[-1][0])
-    for mode in run.results:
+    for mode in (m for m in ("one", "chunked") if m in run.results):
         rows = summary(run, mode)
         for ours, loop in (("hfinfer", "asyncio"), ("hfinfer-uvloop", "uvloop")):
             peers = [
@@ -513,7 +513,8 @@ def machine_lines(run: Run) -> list[str]:
     loads = [float(v.split()[0]) for _, v in run.load] or [0.0]
     lines.append(
         f"- /proc/loadavg at start: `{run.load[0][1] if run.load else loadavg()}`; at end: "
-        f"`{loadavg()}`; 1-min load during the run: min {min(loads):.2f}, max "
+        f"`{run.load[-1][1] if run.load else loadavg()}`; 1-min load during the run: "
+        f"min {min(loads):.2f}, max "
         f"{max(loads):.2f} (the bench itself keeps one or two processes busy, so 1-2 is "
         "mostly its own load; the machine is shared with other work: read the numbers as noisy)"
     )
@@ -524,26 +525,59 @@ def failures_part(run: Run) -> str:
     return "\n".join(["### Failures", "", *(f"- {f}" for f in run.failures)])
 
 
+RAW = ROOT / "bench" / "results.json"
+#: Each suite's raw results are saved here as soon as it ends, so a failure later
+#: in the command (or in the report) loses nothing: ``--report-only`` rebuilds from it.
+PARTIAL = Path(tempfile.gettempdir()) / "hfinfer-bench-partial.json"
+
+
+def save_partial(run: Run) -> None:
+    PARTIAL.write_text(json.dumps(run_record(run), indent=1))
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    return {
+        "preset": run.preset.__dict__,
+        "command": run.command,
+        "started": run.started,
+        "finished": run.finished,
+        "results": run.results,
+        "imports_ms": run.imports_ms,
+        "imports_spread": run.imports_spread,
+        "checks": run.checks,
+        "failures": run.failures,
+        "load": run.load,
+    }
+
+
+def run_from_record(record: dict[str, Any]) -> Run:
+    preset = Preset(
+        **{
+            k: tuple(v) if isinstance(v, list) and k.startswith("pace") else v
+            for k, v in record["preset"].items()
+        }
+    )
+    preset.levels = [tuple(level) for level in preset.levels]  # type: ignore[misc]
+    run = Run(preset, record["command"])
+    run.started, run.finished = record["started"], record["finished"]
+    run.results, run.imports_ms = record["results"], record["imports_ms"]
+    run.imports_spread, run.checks = record.get("imports_spread", {}), record["checks"]
+    run.failures, run.load = record["failures"], [tuple(x) for x in record["load"]]
+    return run
+
+
 def write_results(run: Run, baseline: dict[str, Any] | None) -> None:
     """Rewrite our sections of ``RESULTS.md`` (the others kept) and merge ``results.json``."""
     path = ROOT / "bench" / "RESULTS.md"
     old = path.read_text() if path.exists() else ""
     standard = standard_section(run)
-    trailing = paced.section(run, baseline)
-    if trailing is not None:
-        trailing += "\n" + "\n".join(["### Machine (this run)", "", *machine_lines(run)])
+    trailing = paced.section(run, baseline, machine_lines(run))
     if run.failures:
         standard = standard and standard + "\n\n" + failures_part(run)
         trailing = trailing and failures_part(run) + "\n\n" + trailing
     path.write_text(sections.merge(old, TITLE, [(LEADING, standard)], [(TRAILING, trailing)]))
-    raw_path = ROOT / "bench" / "results.json"
-    raw = json.loads(raw_path.read_text()) if raw_path.exists() else {}
-    raw.setdefault("results", {}).update(run.results)
-    raw.setdefault("imports_ms", {}).update(run.imports_ms)
-    raw.setdefault("checks", {}).update(run.checks)
-    raw.update(preset=run.preset.__dict__, failures=run.failures, load=run.load)
-    raw_path.write_text(json.dumps(raw, indent=1))
-    print(f"wrote {path}", file=sys.stderr)
+    RAW.write_text(json.dumps(run_record(run), indent=1))
+    print(f"wrote {path} and {RAW}", file=sys.stderr)
 
 
 def main() -> None:
@@ -565,7 +599,15 @@ def main() -> None:
     parser.add_argument(
         "--save-baseline", action="store_true", help="keep this run as bench/baseline.json"
     )
+    parser.add_argument(
+        "--report-only",
+        metavar="JSON",
+        help="measure nothing: rebuild the report from a run's raw results (results.json)",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        finish(run_from_record(json.loads(Path(args.report_only).read_text())), args)
+        return
     preset = QUICK if args.quick else FULL
     if args.repeats:
         preset.repeats = args.repeats
@@ -577,19 +619,30 @@ def main() -> None:
     modes = args.modes.split(",")
     if PACED in modes:
         paced.run_paced(run, specs)
+        save_partial(run)
     if MEMORY in modes:
         paced.run_memory(run, specs)
+        save_partial(run)
     for mode in modes:
         if mode in ("one", "chunked"):
             run_mode(run, mode, specs)
+            save_partial(run)
     if not args.skip_checks:
         time_imports(run, {s.imports for s in specs} | {"hfinfer provider", "aiohttp"})
         paced.run_first_call(run)
         if any(mode in ("one", "chunked") for mode in modes):
             run_checks(run)
     run.finished = time.time()
+    run.load.append((run.finished, loadavg()))
+    save_partial(run)
+    finish(run, args)
+
+
+def finish(run: Run, args: argparse.Namespace) -> None:
+    """Print the report; save the baseline and write RESULTS.md when asked."""
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else None
-    print("\n\n".join(filter(None, [standard_section(run), paced.section(run, baseline)])))
+    paced_part = paced.section(run, baseline, machine_lines(run))
+    print("\n\n".join(filter(None, [standard_section(run), paced_part])))
     if args.save_baseline:
         BASELINE.write_text(json.dumps(paced.baseline_of(run), indent=1))
     if args.write:
