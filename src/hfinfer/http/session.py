@@ -2,52 +2,77 @@
 and errors mapped onto hfinfer's tree.
 
 A request is retried (per :class:`RetryPolicy`) only until its answer's
-headers arrive; once a body is handed to the caller nothing is retried, since
-a generation is not idempotent.
+headers arrive, and not even then once any byte of the answer came back; once
+a body is handed to the caller nothing is retried, since a generation is not
+idempotent.
+
+aiohttp is imported on first use (a session made, a connector, an error
+mapped), not with this module: importing it builds SSL contexts, and
+``from hfinfer import HuggingFaceInference`` should not pay for that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
+import sys
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from .._version import __version__
 from ..config import ClientSettings
 from ..errors import (
-    CertificateError,
     ConnectionError,
     HFInferenceError,
     HtmlResponseError,
     InvalidRequestError,
     ModelLoadingError,
-    NameResolutionError,
     ResponseError,
-    StreamError,
-    TimeoutError,
     error_from_response,
     looks_like_html,
 )
+from .errors import TransportGuard
 from .limits import BodyKind, BodyLimits, read_capped
 from .retry import RetryPolicy
+from .trace import RequestTrace, trace_requests
 
-__all__ = ["Exchange", "HttpClient", "redact_headers"]
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp import ClientResponse as Response
+else:
+    #: The answer a provider holds while reading it (aiohttp's ``ClientResponse``,
+    #: named here so that no module above ``http/`` imports aiohttp; a name for
+    #: annotations only, so it does not import aiohttp either).
+    Response = Any
+
+__all__ = ["Exchange", "Expect", "HttpClient", "Response", "borrow_client", "redact_headers"]
+#: What :meth:`HttpClient.open` checks of a successful answer before handing it over.
+Expect = Literal["json", "event-stream", "image"]
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = f"hfinfer/{__version__}; aiohttp/{aiohttp.__version__}"
 #: An error body is read up to this size; the rest of a proxy's page is not needed.
 MAX_ERROR_BODY = 64 * 1024
 WAIT_FOR_MODEL_HEADER = "x-wait-for-model"
+
+
+_user_agent: str | None = None
+
+
+def user_agent() -> str:
+    """``hfinfer/<version>; aiohttp/<version>`` (made once, when aiohttp is loaded)."""
+    global _user_agent
+    if _user_agent is None:
+        import aiohttp
+
+        _user_agent = f"hfinfer/{__version__}; aiohttp/{aiohttp.__version__}"
+    return _user_agent
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -128,6 +153,8 @@ class HttpClient:
     def session(self) -> aiohttp.ClientSession:
         """The aiohttp session, made on first use (inside the running loop)."""
         if self._session is None or (self._owns_session and self._session.closed):
+            import aiohttp
+
             timeouts = self.settings.timeouts
             self._session = aiohttp.ClientSession(
                 connector=self._make_connector(),
@@ -174,7 +201,7 @@ class HttpClient:
         return chosen
 
     def build_headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"user-agent": USER_AGENT}
+        headers = {"user-agent": user_agent()}
         if self.settings.token:
             headers["authorization"] = f"Bearer {self.settings.token}"
         if self.settings.bill_to:
@@ -196,14 +223,19 @@ class HttpClient:
         model: str | None = None,
         retry: RetryPolicy | None = None,
         exchange: Exchange | None = None,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        expect: Expect | None = None,
+    ) -> AsyncIterator[Response]:
         """Send a request and yield its successful response (status < 400).
 
         Retries per the policy; an error answer raises the matching hfinfer
-        error. With ``stream=True`` the read limit switches from the first-byte
-        timeout to the stream-gap timeout once headers arrive. The response is
+        error. With ``stream=True`` a ``2xx`` chunked answer is read by hfinfer
+        (:mod:`hfinfer.http.chunked`) and every stream's gaps are bounded by the
+        stream-gap limit (hfinfer's own watchdog) once headers arrive. The response is
         closed on exit, freeing its connection even when abandoned mid-body.
         ``exchange``, when given, records the answer's request id and provider.
+        ``expect`` checks the answer is what was asked for: ``"json"`` or
+        ``"event-stream"`` refuse an HTML page (a stream's server may still answer
+        JSON), ``"image"`` also anything that is not an image.
         """
         policy = retry or self.retry
         # A copy at its exact size: orjson's buffer keeps 4 KiB or more, and the body
@@ -236,8 +268,14 @@ class HttpClient:
                 attempt += 1
         if exchange is not None:
             exchange.record(response)
-        watch = self._watch_stream(response) if stream else None
+        watch = None
         try:
+            if expect is not None:
+                html_guard(response)
+                if expect == "image":
+                    await self._refuse_non_image(response)
+            if stream:
+                watch = self._watch_stream(response)
             yield response
         finally:
             if watch is not None:
@@ -257,93 +295,27 @@ class HttpClient:
         headers: dict[str, str],
         model: str | None,
         stream: bool = False,
-    ) -> aiohttp.ClientResponse:
-        from .tap import RequestTrace
-
-        trace = RequestTrace(stream, self.settings.timeouts.first_byte)
-        failed: HFInferenceError | None = None
-        try:
-            return await self._send_traced(trace, method, url, body, params, headers, model)
-        except ConnectionError as error:
-            if not trace.answered:
-                raise
-            failed = ResponseError(
-                f"{url} answered with something that is not HTTP ({error}); not retried, since "
-                "the server may have acted on the request.",
-                url=url,
-            )
-        raise failed  # outside the handler: aiohttp's exception holds the token
-
-    async def _send_traced(
-        self,
-        trace: Any,
-        method: str,
-        url: str,
-        body: bytes | None,
-        params: Any,
-        headers: dict[str, str],
-        model: str | None,
-    ) -> aiohttp.ClientResponse:
+    ) -> Response:
         timeouts = self.settings.timeouts
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, redact_headers(headers))
-        unchained: HFInferenceError | None = None
-        from .tap import trace_requests
-
-        reset = trace_requests.set(trace)
+        trace = RequestTrace(stream, timeouts.first_byte)
+        answered: ResponseError | None = None
         try:
-            response = await self.session().request(
-                method, url, data=body, params=params, headers=headers, proxy=self._http_proxy(url)
-            )
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise TimeoutError(
-                f"Could not connect to {url} within {timeouts.connect} s (connect timeout).",
-                phase="connect",
-                seconds=timeouts.connect,
-            ) from exc
-        except (aiohttp.SocketTimeoutError, asyncio.TimeoutError) as exc:
-            raise TimeoutError(
-                f"{url} sent no answer within {timeouts.first_byte} s (first-byte timeout). "
-                "A cold model can take minutes; raise timeout= if needed.",
-                phase="first_byte",
-                seconds=timeouts.first_byte,
-            ) from exc
-        except aiohttp.ClientProxyConnectionError as exc:  # before its base class below
-            raise ConnectionError(f"Could not connect through the proxy: {exc}") from exc
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError) as exc:
-            raise CertificateError(
-                f"The TLS handshake with {url} failed: {exc.os_error or exc}. The server's "
-                "certificate is not trusted (a proxy that inspects TLS needs its CA in "
-                "SSL_CERT_FILE)."
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            if _is_name_resolution_failure(exc):
-                raise self._name_resolution_error(url, exc) from exc
-            raise ConnectionError(f"Could not connect to {url}: {exc.os_error or exc}") from exc
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            raise ConnectionError(f"The connection to {url} broke before an answer: {exc}") from exc
-        except aiohttp.ClientResponseError as exc:
-            unchained = _response_failure(exc, url)
-        except (
-            aiohttp.InvalidUrlRedirectClientError,
-            aiohttp.NonHttpUrlRedirectClientError,
-        ) as exc:
-            unchained = ResponseError(
-                f"{url} redirected to {exc}, which is not an http(s) address; "
-                "not followed, and not retried.",
+            response = await self._request(trace, method, url, body, params, headers)
+        except ConnectionError as error:
+            if not trace.answered:
+                raise
+            answered = ResponseError(
+                f"{url} answered with something that is not HTTP ({error}); not retried, "
+                "since the server may have acted on the request.",
                 url=url,
             )
-        except aiohttp.ClientError as exc:
-            raise ConnectionError(f"Request to {url} failed: {exc}") from exc
-        finally:
-            trace_requests.reset(reset)
+        if answered is not None:
+            raise answered  # outside the handler: aiohttp's exception holds the token
         tap = trace.tap
         if tap is not None and tap.holding:
             response.content = tap.claim(timeouts.stream_gap)
-        if unchained is not None:
-            # Raised outside the handler, so not even as __context__: aiohttp's
-            # exception holds the request's headers, the token among them.
-            raise unchained
         if response.status < 400:
             return response
         try:
@@ -359,27 +331,52 @@ class HttpClient:
             model=model,
         )
 
-    def _name_resolution_error(
-        self, url: str, exc: aiohttp.ClientConnectorError
-    ) -> NameResolutionError:
-        # Behind a proxy, the name aiohttp failed to resolve is the proxy's.
+    async def _request(
+        self,
+        trace: RequestTrace,
+        method: str,
+        url: str,
+        body: bytes | None,
+        params: Any,
+        headers: dict[str, str],
+    ) -> Response:
+        """aiohttp's request, its failures as hfinfer's errors; ``trace`` learns from
+        the connection's tap whether the server answered, and holds the tap."""
         proxy = self._http_proxy(url)
-        host = urlsplit(proxy or url).hostname or exc.host
-        what = "the proxy's host" if proxy else "the host"
-        reason = getattr(exc.os_error, "strerror", None) or "name not resolved"
-        return NameResolutionError(
-            f"Could not find {what} {host} ({reason}): check the network, or the URL.",
-            host=host,
-        )
+        guard = TransportGuard(url, "send", self.settings.timeouts, proxy=proxy)
+        reset = trace_requests.set(trace)
+        try:
+            with guard:
+                response = await self.session().request(
+                    method, url, data=body, params=params, headers=headers, proxy=proxy
+                )
+        finally:
+            trace_requests.reset(reset)
+        guard.raise_kept()  # outside the block: aiohttp's exception holds the token
+        return response
+
+    async def _refuse_non_image(self, response: Response) -> None:
+        content_type = response.headers.get("content-type", "")
+        if not content_type.startswith("image/"):
+            body = await self.read_body(response)
+            raise ResponseError(
+                f"{response.url} answered {content_type or 'without a content type'} instead "
+                f"of an image: {body[:200]!r}",
+                status=response.status,
+                body=body.decode("utf-8", errors="replace"),
+                url=str(response.url),
+            )
 
     @staticmethod
-    async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    async def _read_error_body(response: Response) -> bytes:
+        import aiohttp
+
         try:
             return await response.content.read(MAX_ERROR_BODY)
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return b""
 
-    def _watch_stream(self, response: aiohttp.ClientResponse) -> Any:
+    def _watch_stream(self, response: Response) -> Any:
         """Bound a stream's gaps with hfinfer's own watchdog: a body read by hfinfer
         (:class:`~hfinfer.http.chunked.ChunkedBody`) runs its own; aiohttp's reader gets
         a :class:`~hfinfer.http.chunked.ReaderWatch` instead of aiohttp's per-read timer
@@ -397,34 +394,31 @@ class HttpClient:
                 protocol.start_timeout()  # drops the timer armed with the first-byte limit
         return ReaderWatch(content, gap, asyncio.get_running_loop())
 
-    async def read_body(
-        self, response: aiohttp.ClientResponse, kind: BodyKind | None = None
-    ) -> bytes:
+    async def read_body(self, response: Response, kind: BodyKind | None = None) -> bytes:
         """The whole body of a non-streamed answer, bounded by the total timeout and by
         the size limit of its kind (:mod:`hfinfer.http.limits`; by default an image's
         when the answer is one, else a generation's)."""
-        total = self.settings.timeouts.total
         if kind is None:
             is_image = response.headers.get("content-type", "").startswith("image/")
             kind = "image" if is_image else "generation"
-        try:
-            return await asyncio.wait_for(read_capped(response, kind, self.limits.of(kind)), total)
-        except asyncio.TimeoutError as exc:
-            raise TimeoutError(
-                f"{response.url} did not finish its answer within {total} s (total timeout).",
-                phase="total",
-                seconds=total,
-            ) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise StreamError(
-                f"The answer from {response.url} was cut off: {exc}", status=response.status
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectionError(f"Reading the answer from {response.url} failed: {exc}") from exc
+        limit = self.limits.of(kind)
+        with TransportGuard(response.url, "body", self.settings.timeouts, status=response.status):
+            body = await asyncio.wait_for(
+                read_capped(response, kind, limit), self.settings.timeouts.total
+            )
+        return body
 
-    async def read_json(
-        self, response: aiohttp.ClientResponse, kind: BodyKind | None = None
-    ) -> Any:
+    def reading(
+        self,
+        response: Response,
+        progress: Callable[[], tuple[int, str]],
+        unit: str = "tokens",
+    ) -> TransportGuard:
+        """Wrap a stream's whole read loop: a transport failure inside becomes
+        hfinfer's error, carrying what ``progress()`` says was delivered."""
+        return TransportGuard(response.url, "stream", self.settings.timeouts, progress, unit)
+
+    async def read_json(self, response: Response, kind: BodyKind | None = None) -> Any:
         """Decode a JSON answer; an HTML page gets its own clear error."""
         raw = await self.read_body(response, kind)
         content_type = response.headers.get("content-type", "")
@@ -454,36 +448,28 @@ class HttpClient:
             return await self.read_json(response, "metadata")
 
 
-#: aiohttp >= 3.11 raises this on a failed lookup; older versions wrap socket.gaierror.
-_DNS_ERRORS: tuple[type[BaseException], ...] = tuple(
-    getattr(aiohttp, name) for name in ("ClientConnectorDNSError",) if hasattr(aiohttp, name)
-)
+@asynccontextmanager
+async def borrow_client(
+    session: HttpClient | aiohttp.ClientSession | None,
+) -> AsyncIterator[HttpClient]:
+    """An :class:`HttpClient` for a caller's ``session``: hfinfer's own as it is, an
+    ``aiohttp.ClientSession`` wrapped (not closed here), ``None`` a new one."""
+    if isinstance(session, HttpClient):
+        yield session
+    elif _is_aiohttp_session(session):
+        yield HttpClient(ClientSettings.resolve(), session=session)
+    else:
+        async with HttpClient(ClientSettings.resolve()) as http:
+            yield http
 
 
-def _is_name_resolution_failure(exc: aiohttp.ClientConnectorError) -> bool:
-    return isinstance(exc, _DNS_ERRORS) or isinstance(exc.os_error, socket.gaierror)
+def _is_aiohttp_session(value: object) -> bool:
+    # A caller's aiohttp session means aiohttp is loaded already: nothing to import.
+    aiohttp = sys.modules.get("aiohttp")
+    return aiohttp is not None and isinstance(value, aiohttp.ClientSession)
 
 
-def _response_failure(exc: aiohttp.ClientResponseError, url: str) -> HFInferenceError:
-    """Our error for an answer aiohttp refused before handing it over (a redirect
-    loop, a proxy's refusal), in words only: the exception keeps the request's headers."""
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return ResponseError(
-            f"{url} answered with {len(exc.history)} redirects in a row and no answer; "
-            "check the base URL and proxy settings.",
-            url=url,
-        )
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return ResponseError(
-            f"The proxy refused to connect to {url}: HTTP {exc.status} {exc.message}. "
-            "Check the proxy address and its credentials.",
-            status=exc.status,
-            url=url,
-        )
-    return ConnectionError(f"Request to {url} failed: HTTP {exc.status} {exc.message}")
-
-
-def html_guard(response: aiohttp.ClientResponse) -> None:
+def html_guard(response: Response) -> None:
     """Refuse a 200 HTML page where an event stream or JSON was expected."""
     if "html" in response.headers.get("content-type", "").lower():
         raise HtmlResponseError(

@@ -20,14 +20,14 @@ the answer's head to aiohttp byte for byte and, knowing where the head ends:
 from __future__ import annotations
 
 import asyncio
-from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
 
 from .chunked import ChunkedBody
+from .trace import RequestTrace, trace_requests
 
-__all__ = ["HeadTimeout", "RequestTrace", "Tap", "TapConnector", "tapped", "trace_requests"]
+__all__ = ["HeadTimeout", "Tap", "TapConnector", "tapped"]
 
 #: A head longer than this is aiohttp's to refuse (its own line and header limits).
 MAX_HEAD = 256 * 1024
@@ -42,22 +42,6 @@ _LAST_CHUNK = b"0\r\n\r\n"
 class HeadTimeout(aiohttp.ServerTimeoutError):
     """The answer's head was not complete within the first-byte limit."""
 
-
-class RequestTrace:
-    """What the taps of one request (one per hop of its redirects) learned."""
-
-    __slots__ = ("answered", "first_byte", "stream", "tap")
-
-    def __init__(self, stream: bool, first_byte: float | None) -> None:
-        self.stream = stream
-        self.first_byte = first_byte
-        #: Some byte of an answer came back: the request reached the server.
-        self.answered = False
-        #: The tap of the last hop.
-        self.tap: Tap | None = None
-
-
-trace_requests: ContextVar[RequestTrace | None] = ContextVar("hfinfer_request", default=None)
 
 # Tap states.
 _HEAD, _HELD, _BODY, _PASS = range(4)

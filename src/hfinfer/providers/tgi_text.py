@@ -10,11 +10,12 @@ from contextlib import aclosing
 from typing import Any
 
 from ..errors import StreamError, ValidationError
-from ..http.session import Exchange, HttpClient, html_guard
+from ..http.session import Exchange, HttpClient
+from ..model_info import model_type as model_type_of
 from ..protocol import tgi
+from ..protocol.parameters import apply_aliases
 from ..protocol.sse import SSEParser
 from ..types import Chunk
-from .pooled import stream_failure
 
 __all__ = ["generate_text", "text_parameters"]
 
@@ -34,16 +35,14 @@ def text_parameters(
 ) -> dict[str, Any]:
     """The request's ``parameters`` from the call's arguments; TGI knobs are taken
     out of ``kwargs`` under their protocol names, unknown keywords are logged."""
-    for alias, name in tgi.PARAMETER_ALIASES.items():
-        if alias in kwargs and name not in kwargs:
-            kwargs[name] = kwargs.pop(alias)
+    apply_aliases(kwargs)
     if "max_tokens" in kwargs:  # from the max_new_tokens alias
         max_tokens = kwargs.pop("max_tokens")
     knobs = {k: kwargs[k] for k in tgi.GENERATION_PARAMETERS if k in kwargs}
     ignored = set(kwargs) - tgi.GENERATION_PARAMETERS - {"tools"} - set(IMAGE_OPTIONS)
     if ignored:
         logger.debug("ignoring arguments this route does not use: %s", sorted(ignored))
-    model_type = (model_data.get("config") or {}).get("model_type")
+    model_type = model_type_of(model_data)
     if model_type == "gpt2" and max_tokens is not None and max_tokens >= 1024:
         max_tokens = 512  # gpt2's whole context is 1024 tokens
     return tgi.build_parameters(
@@ -95,9 +94,14 @@ async def _send_text(
     exchange: Exchange | None,
 ) -> AsyncGenerator[Chunk, None]:
     async with http.open(
-        "POST", url, json=payload, stream=stream, model=model, exchange=exchange
+        "POST",
+        url,
+        json=payload,
+        stream=stream,
+        model=model,
+        exchange=exchange,
+        expect="event-stream",
     ) as response:
-        html_guard(response)
         if not stream or "event-stream" not in response.headers.get("content-type", ""):
             text, tail = tgi.decode_generation(await http.read_json(response))
             if text:
@@ -108,24 +112,21 @@ async def _send_text(
         state = tgi.TextStream(do_continue)
         parser = SSEParser()
         take, decode, read = parser.take, state.feed_sse, response.content.readany
-        gap = http.settings.timeouts.stream_gap
-        while True:
-            try:
+        with http.reading(response, lambda: (state.tokens, state.text)):
+            while True:
                 chunk = await read()
-            except Exception as exc:
-                raise stream_failure(exc, str(response.url), gap, state.tokens, state.text) from exc
-            if not chunk:
-                break
-            try:
-                complete = take(chunk)
-            except StreamError as exc:
-                raise _with_text(exc, state) from None
-            if complete:
-                text = decode(complete)
-                if text:
-                    yield text
-                if state.error is not None:
-                    raise state.error
+                if not chunk:
+                    break
+                try:
+                    complete = take(chunk)
+                except StreamError as exc:
+                    raise _with_text(exc, state) from None
+                if complete:
+                    text = decode(complete)
+                    if text:
+                        yield text
+                    if state.error is not None:
+                        raise state.error
         try:
             text = state.feed(parser.close())
         except StreamError as exc:
