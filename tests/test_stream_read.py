@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -464,3 +466,20 @@ def test_garbage_ends_in_an_error_or_waits_for_more_never_an_exception(
     pieces = [garbage[a:b] for a, b in itertools.pairwise(points) if b > a]
     _, error, _ = _decode(pieces)  # raises nothing itself
     assert error is None or isinstance(error, ChunkedFramingError)
+
+
+# -- the import ---------------------------------------------------------------------------------
+
+
+def test_importing_the_provider_does_not_load_aiohttp() -> None:
+    # aiohttp's import builds SSL contexts (about 100 ms): the first call pays it.
+    code = (
+        "import sys\n"
+        "from hfinfer import HuggingFaceInference, AsyncClient\n"
+        "import hfinfer.http.session, hfinfer.http.errors, hfinfer.http.pool\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'yarl')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

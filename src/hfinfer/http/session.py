@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -120,6 +119,8 @@ class HttpClient:
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self._session = session
         self._owns_session = session is None
+        import urllib.request  # here, not at import: it costs 15 ms to import
+
         self._env_proxies = urllib.request.getproxies_environment()
         #: Size limits of whole answers, per kind (``HFINFER_MAX_*_BYTES``).
         self.limits = BodyLimits.from_env()
@@ -194,6 +195,8 @@ class HttpClient:
             return None
         split = urlsplit(url)
         chosen = self._env_proxies.get(split.scheme)
+        import urllib.request
+
         if chosen is None or urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
             split.hostname or "", self._env_proxies
         ):
