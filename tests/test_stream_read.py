@@ -257,6 +257,15 @@ async def test_a_malformed_head_is_not_sent_again(server: CountingHF) -> None:
     assert posts(server) == 1
 
 
+async def test_a_redirect_then_a_reset_is_retried(server: CountingHF) -> None:
+    # The server that answered only redirected; the one that failed never answered.
+    server.script("POST", GENERATE, Reply(307, {"location": "/models/elsewhere"}))
+    server.script("POST", "/models/elsewhere", Reply(reset=True))
+    text, error = await run()
+    assert error is None and text == "".join(WORDS)
+    assert posts(server) == 2
+
+
 async def test_a_head_sent_a_byte_at_a_time_is_bounded_by_the_first_byte_limit(
     server: CountingHF,
 ) -> None:

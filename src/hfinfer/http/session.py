@@ -310,8 +310,8 @@ class HttpClient:
             if not trace.answered:
                 raise
             answered = ResponseError(
-                f"{url} answered with something that is not HTTP ({error}); not retried, "
-                "since the server may have acted on the request.",
+                f"{url} began an answer, then failed ({error}); not retried, since the "
+                "server may have acted on the request.",
                 url=url,
             )
         if answered is not None:

@@ -62,7 +62,10 @@ class Tap(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         if trace.first_byte:
             self._timer = self._loop.call_later(trace.first_byte, self._head_timed_out)
+        # Each hop of a redirect has its own tap: what counts is whether the last
+        # server answered (one that only redirected did not act on the request).
         trace.tap = self
+        trace.answered = False
         transport.set_protocol(self)
 
     # -- bytes from the socket ----------------------------------------------------
