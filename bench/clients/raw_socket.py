@@ -1,6 +1,7 @@
 """The limit: an asyncio protocol that sends the request and counts the answer's
 bytes, parsing nothing but the headers' end and the body's end. Keep-alive
-connections are reused like a pool would. An ``https://`` URL is read over TLS
+connections are reused like a pool would, and read 64 KiB at a time. An ``https://``
+URL is read over TLS
 (the default context: the bench's CA comes from ``SSL_CERT_FILE``)."""
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class RawConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # 64 KiB reads, as hfinfer's stream reader asks: asyncio's 256 KiB reads may
+        # cost an mmap and munmap each, depending on the process (cpython#85451),
+        # which made the limit itself vary by half from one process to the next.
+        target = getattr(transport, "_ssl_protocol", transport)
+        if hasattr(type(target), "max_size"):
+            target.max_size = 64 * 1024
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
