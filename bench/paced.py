@@ -201,8 +201,8 @@ def ratio_to_raw(run: Run, transport: str, key: str) -> dict[str, float]:
 def paced_table(run: Run, transport: str) -> list[str]:
     cells = cell_names(run)
     head = "| client | " + " | ".join(_cell_title(c) for c in cells)
-    head += " | × raw (worst cell) | errors |"
-    lines = [head, "|---|" + "---:|" * (len(cells) + 2)]
+    head += " | × raw (worst cell) | errors | events late (max) |"
+    lines = [head, "|---|" + "---:|" * (len(cells) + 3)]
     for spec in CLIENTS:
         stats = [cell_stats(run, transport, spec.key, c) for c in cells]
         if not any(stats):
@@ -216,6 +216,7 @@ def paced_table(run: Run, transport: str) -> list[str]:
         else:
             row.append(f"{worst[1]:.2f} ({_cell_title(worst[0])})")
         row.append(str(sum(s["errors"] for s in stats if s)))
+        row.append(f"{max(s['late'] for s in stats if s):.0%}")
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
@@ -238,9 +239,12 @@ def server_note(run: Run, transport: str) -> str:
     server = max(s["server"] for s in stats)
     slow = max(s["slow"] for s in stats)
     return (
-        f"Server check ({transport}): at most {late:.1%} of events were written more than a "
-        f"pace late, the server used at most {server:.0%} of its core, the slowest cell took "
-        f"{slow:.2f}× its paced time (a client that cannot keep up stretches it)."
+        f"Server check ({transport}): \"events late\" is the largest share, over the row's "
+        "cells and repeats, of events the server wrote more than a pace after their time "
+        "(a late server sends them back to back, so they share reads: cheaper for the "
+        "client); a client that cannot keep up makes it late too (flow control). Over all "
+        f"rows: at most {late:.0%} late, the server at most {server:.0%} of its core, the "
+        f"slowest cell {slow:.2f}× its paced time."
     )
 
 
