@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from .._version import __version__
-from ..config import ClientSettings
+from ..config import ClientSettings, redact_url
 from ..errors import (
     ConnectionError,
     HFInferenceError,
@@ -128,7 +128,8 @@ class HttpClient:
     def __repr__(self) -> str:
         return (
             f"HttpClient(hub={self.settings.hub_endpoint!r}, "
-            f"token={'set' if self.settings.token else 'none'}, proxy={self.settings.proxy!r})"
+            f"token={'set' if self.settings.token else 'none'}, "
+            f"proxy={redact_url(self.settings.proxy)!r})"
         )
 
     async def __aenter__(self) -> HttpClient:
