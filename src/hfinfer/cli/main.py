@@ -16,6 +16,7 @@ from .chat import chat
 from .image import image
 from .models import models
 from .prompt import prompt
+from .serve import serve
 
 __all__ = ["cli", "main"]
 
@@ -39,6 +40,7 @@ cli.add_command(chat)
 cli.add_command(image)
 cli.add_command(prompt)
 cli.add_command(models)
+cli.add_command(serve)
 
 
 def main() -> None:
