@@ -18,6 +18,8 @@ from bench import workload
 from bench.clients import harness
 
 CHUNKED_END = b"\r\n0\r\n\r\n"
+#: The size of each read (``None``: asyncio's own, 256 KiB: ``--variant asyncio-reads``).
+READ_SIZE: int | None = 64 * 1024
 
 
 class RawConnection(asyncio.Protocol):
@@ -33,8 +35,8 @@ class RawConnection(asyncio.Protocol):
         # cost an mmap and munmap each, depending on the process (cpython#85451),
         # which made the limit itself vary by half from one process to the next.
         target = getattr(transport, "_ssl_protocol", transport)
-        if hasattr(type(target), "max_size"):
-            target.max_size = 64 * 1024
+        if READ_SIZE and hasattr(type(target), "max_size"):
+            target.max_size = READ_SIZE
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -144,5 +146,18 @@ async def open_client(url: str) -> AsyncIterator[Client]:
         client.close()
 
 
+@asynccontextmanager
+async def open_default_reads_client(url: str) -> AsyncIterator[Client]:
+    """The same with asyncio's 256 KiB reads (as issue 13's numbers were measured)."""
+    global READ_SIZE
+    READ_SIZE = None
+    async with open_client(url) as client:
+        yield client
+
+
 if __name__ == "__main__":
-    harness.main("raw socket, bytes only (the limit)", open_client)
+    harness.main(
+        "raw socket, bytes only (the limit)",
+        open_client,
+        variants={"asyncio-reads": open_default_reads_client},
+    )
