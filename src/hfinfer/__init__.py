@@ -44,11 +44,15 @@ from .prompts.families import (
 )
 from .providers.base import AsyncGeneratorProvider, ProviderModelMixin
 from .types import (
+    ChoiceChunk,
     Chunk,
+    EmbeddingResponse,
     FinishReason,
     ImageResponse,
     Message,
     Messages,
+    ModelInfo,
+    ProviderMapping,
     ProviderOffer,
     Reasoning,
     RenderedPrompt,
@@ -59,7 +63,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, ChatResponse, ChatStream, chat
+    from .client import AsyncClient, ChatChoice, ChatResponse, ChatStream, chat, embed
     from .prompts.chat_template import render_chat_template
     from .prompts.select import get_inputs
     from .providers.hf_inference import HuggingFaceInference
@@ -69,11 +73,13 @@ if TYPE_CHECKING:
 # rest of the package together, and `import hfinfer` should stay quick.
 _LAZY = {
     "AsyncClient": "hfinfer.client",
+    "ChatChoice": "hfinfer.client",
     "ChatResponse": "hfinfer.client",
     "ChatStream": "hfinfer.client",
     "HuggingFaceInference": "hfinfer.providers.hf_inference",
     "HuggingFaceRouter": "hfinfer.providers.hf_router",
     "chat": "hfinfer.client",
+    "embed": "hfinfer.client",
     "get_inputs": "hfinfer.prompts.select",
     "render_chat_template": "hfinfer.prompts.chat_template",
 }
@@ -101,9 +107,12 @@ __all__ = [
     "AsyncGeneratorProvider",
     "AuthenticationError",
     "CertificateError",
+    "ChatChoice",
     "ChatResponse",
     "ChatStream",
+    "ChoiceChunk",
     "Chunk",
+    "EmbeddingResponse",
     "EndpointGoneError",
     "FinishReason",
     "HFInferenceError",
@@ -115,12 +124,14 @@ __all__ = [
     "Message",
     "Messages",
     "MissingAuthError",
+    "ModelInfo",
     "ModelLoadingError",
     "ModelNotFoundError",
     "ModelNotSupportedError",
     "NameResolutionError",
     "OfflineCacheMiss",
     "PaymentRequiredError",
+    "ProviderMapping",
     "ProviderModelMixin",
     "ProviderOffer",
     "RateLimitError",
@@ -140,6 +151,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "chat",
+    "embed",
     "format_prompt",
     "format_prompt_custom",
     "format_prompt_llama",

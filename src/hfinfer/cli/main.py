@@ -13,6 +13,7 @@ import click
 
 from .._version import __version__
 from .chat import chat
+from .embed import embed
 from .image import image
 from .models import models
 from .prompt import prompt
@@ -37,6 +38,7 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(chat)
+cli.add_command(embed)
 cli.add_command(image)
 cli.add_command(prompt)
 cli.add_command(models)

@@ -204,11 +204,14 @@ class HttpClient:
             return None
         return chosen
 
-    def build_headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def build_headers(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The headers of a request to ``url``: credentials only for the host they are
+        meant for (the HF token for Hugging Face's, a server's key for that server)."""
         headers = {"user-agent": user_agent()}
-        if self.settings.token:
-            headers["authorization"] = f"Bearer {self.settings.token}"
-        if self.settings.bill_to:
+        token = self.settings.credential_for(url)
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if self.settings.bill_to and self.settings.is_hf_url(url):
             headers["x-hf-bill-to"] = self.settings.bill_to
         if extra:
             headers.update(extra)
@@ -245,7 +248,7 @@ class HttpClient:
         # A copy at its exact size: orjson's buffer keeps 4 KiB or more, and the body
         # stays referenced for the whole stream (retries, aiohttp's request).
         body = bytes(memoryview(orjson.dumps(json))) if json is not None else None
-        request_headers = self.build_headers(headers)
+        request_headers = self.build_headers(url, headers)
         if body is not None:
             request_headers.setdefault("content-type", "application/json")
         loop = asyncio.get_running_loop()
@@ -333,6 +336,7 @@ class HttpClient:
             headers=response.headers,
             url=str(response.url),
             model=model,
+            hf_host=self.settings.is_hf_url(url),
         )
 
     async def _request(
@@ -428,7 +432,11 @@ class HttpClient:
         content_type = response.headers.get("content-type", "")
         if looks_like_html(raw, content_type):
             raise error_from_response(
-                response.status, raw, content_type=content_type, url=str(response.url)
+                response.status,
+                raw,
+                content_type=content_type,
+                url=str(response.url),
+                hf_host=self.settings.is_hf_url(str(response.url)),
             )
         try:
             return orjson.loads(raw)

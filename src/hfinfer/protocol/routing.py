@@ -1,5 +1,9 @@
-"""Which route serves a call, pure: the router's chat route, or one mapped
-provider's image route. No I/O.
+"""Which route serves a call, pure, in one place. No I/O.
+
+:func:`decide_route` reads the base URL and the route the caller named:
+Hugging Face's router, its text-generation route, an Inference Endpoint, or
+a server of the user's own (whose protocol, when not named, is asked of it
+once: see :mod:`hfinfer.providers.discovery`).
 
 :func:`plan_route` reads the Hub's ``inferenceProviderMapping`` for a model
 and the ``provider``/``model:suffix`` the caller asked for, and says whether
@@ -11,14 +15,27 @@ when none serves it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from ..errors import InvalidRequestError, ModelNotSupportedError
-from .provider_tasks import speaks
+from ..hosts import is_hf_endpoint, is_hf_host, server_base
+from .provider_tasks import RETIRED, speaks
 
-__all__ = ["POLICIES", "Plan", "plan_route", "provider_choice", "split_model"]
+__all__ = [
+    "EMBEDDING_TASKS",
+    "POLICIES",
+    "ROUTE_NAMES",
+    "Plan",
+    "Route",
+    "decide_route",
+    "plan_embeddings",
+    "plan_route",
+    "provider_choice",
+    "split_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +43,8 @@ logger = logging.getLogger(__name__)
 POLICIES = frozenset({"fastest", "cheapest", "preferred"})
 _CHAT_TASKS = frozenset({"conversational"})
 _IMAGE_TASKS = frozenset({"text-to-image"})
+#: The routes a caller can name (``auto``/``None``: decided from the base URL).
+ROUTE_NAMES = ("auto", "router", "openai", "tgi")
 
 
 def split_model(model: str) -> tuple[str, str | None]:
@@ -109,6 +128,18 @@ def _plan_for_task(
         if task in _IMAGE_TASKS and usable:
             return Plan("image", model, name, str(entry.get("providerId") or model))
     tasks = sorted({str(e.get("task")) for e in candidates.values()})
+    gone = sorted(
+        name
+        for name, entry in candidates.items()
+        if entry.get("task") in _IMAGE_TASKS and name in RETIRED["text-to-image"]
+    )
+    if gone:
+        raise ModelNotSupportedError(
+            f"{model} is mapped to {', '.join(gone)} for text-to-image, where the Hub no longer "
+            "routes images; no provider hfinfer speaks serves it. Choose another model.",
+            model=model,
+            pipeline_tag="text-to-image",
+        )
     raise ModelNotSupportedError(
         f"{model} is served by {_describe(candidates)}: not for chat (conversational) nor for "
         "an image route hfinfer speaks. A text-generation-only model needs a text-generation "
@@ -132,3 +163,134 @@ def provider_choice(suffix: str | None, provider: Any) -> str | None:
             "give one of them."
         )
     return suffix or provider
+
+
+#: The mapping's task names a model is embedded under (sentence-transformers
+#: models are often listed for sentence-similarity; both serve vectors).
+EMBEDDING_TASKS = frozenset({"feature-extraction", "sentence-similarity"})
+
+
+def plan_embeddings(model: str, choice: str | None, mapping: Any) -> Plan:
+    """Which provider embeds ``model``: the one asked for, else the first live one in
+    the Hub's mapping (its order is the account's preference order) that hfinfer
+    speaks; a policy (``:fastest``...) takes that same first one, since the router
+    ranks providers for chat only. Unknown mapping (``None``): hf-inference, or
+    the provider asked for, with the model's own id.
+
+    Raises :class:`ModelNotSupportedError` naming the providers that serve the
+    model when none embeds it.
+    """
+    if choice in POLICIES:
+        choice = None
+    if mapping is None:
+        return Plan("embeddings", model, choice or "hf-inference", model)
+    entries = {
+        name: entry
+        for name, entry in _entries(mapping).items()
+        if entry.get("task") in EMBEDDING_TASKS
+    }
+    if choice:
+        entry = entries.get(choice)
+        if entry is None:
+            raise ModelNotSupportedError(
+                f"Provider {choice!r} does not embed {model}. Providers that do: "
+                f"{_describe(entries)} (all: {_describe(_entries(mapping))}).",
+                model=model,
+            )
+        return Plan("embeddings", model, choice, str(entry.get("providerId") or model))
+    for name, entry in entries.items():
+        if entry.get("status") in (None, "live") and speaks(name, "feature-extraction"):
+            return Plan("embeddings", model, name, str(entry.get("providerId") or model))
+    raise ModelNotSupportedError(
+        f"No provider hfinfer speaks embeds {model} now (providers listed: "
+        f"{_describe(_entries(mapping))}). Run it on a text-embeddings-inference server "
+        "of your own: AsyncClient(api_base=..., route='tgi').",
+        model=model,
+        pipeline_tag="feature-extraction",
+    )
+
+
+# -- which server, which protocol ---------------------------------------------------
+
+
+Kind = Literal["router", "hf-inference", "endpoint", "own"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a call goes.
+
+    ``kind``: ``"router"`` (Hugging Face's router: provider mapping,
+    ``:provider`` suffixes), ``"hf-inference"`` (the router's or a configured
+    text-generation base, ``POST {base}/models/{id}``), ``"endpoint"`` (an
+    Inference Endpoint: Hugging Face's host, one model), ``"own"`` (any other
+    server). ``protocol``: ``"openai"``, ``"tgi"``, or ``None`` when it must be
+    found out from the server. ``hf``: Hugging Face's host (the HF token goes
+    there). ``base``: the base URL, without a trailing ``/v1``.
+    """
+
+    kind: Kind
+    protocol: Literal["openai", "tgi"] | None
+    base: str
+    hf: bool
+
+    @property
+    def name(self) -> str:
+        """What a response reports: ``"router"``, ``"openai"``, ``"tgi"`` (or ``"auto"``)."""
+        if self.kind == "router":
+            return "router"
+        return self.protocol or "auto"
+
+
+def decide_route(
+    api_base: str | None,
+    route: str | None,
+    *,
+    router: str,
+    inference_base: str,
+    trusted: Iterable[str] = (),
+) -> Route:
+    """The one place that decides where a call goes.
+
+    ``api_base``: the caller's base URL (``None``: the router). ``route``:
+    ``None``/``"auto"``, ``"router"``, ``"openai"`` or ``"tgi"``. ``router``:
+    the configured router URL; ``inference_base``: the configured
+    text-generation base (used by ``route="tgi"`` without ``api_base``);
+    ``trusted``: URLs whose origin counts as Hugging Face's (the Hub).
+    Raises :class:`InvalidRequestError` for an unknown route name.
+    """
+    if route is None:
+        route = "auto"
+    if route not in ROUTE_NAMES:
+        raise InvalidRequestError(
+            f"route must be one of {', '.join(ROUTE_NAMES)} (or None), got {route!r}"
+        )
+    hf_origins = (router, inference_base, *trusted)
+    if api_base is None:
+        if route == "tgi":
+            return Route("hf-inference", "tgi", inference_base.rstrip("/"), True)
+        return Route("router", "openai", server_base(router), True)
+    given = api_base.strip().rstrip("/")
+    base = server_base(given)
+    if base == server_base(router) or urlsplit(base).hostname == "router.huggingface.co":
+        if given.startswith(server_base(router) + "/") and base != server_base(router):
+            # A route below the router (``/hf-inference``): text generation by model id.
+            return Route("hf-inference", "openai" if route == "openai" else "tgi", base, True)
+        if route == "tgi":
+            return Route("hf-inference", "tgi", base, True)
+        return Route("router", "openai", base, True)
+    if is_hf_endpoint(base):
+        return Route("endpoint", _named(route), base, True)
+    if is_hf_host(base, hf_origins):
+        # A configured Hugging Face base (a mirror, HFINFER_API_BASE): the seed's
+        # text-generation route by model id, unless the caller names the OpenAI one.
+        if route in ("router", "openai"):
+            return Route("router", "openai", base, True)
+        return Route("hf-inference", "tgi", given, True)
+    return Route("own", _named(route), base, False)
+
+
+def _named(route: str) -> Literal["openai", "tgi"] | None:
+    if route == "tgi":
+        return "tgi"
+    return "openai" if route in ("router", "openai") else None
