@@ -492,3 +492,21 @@ def test_importing_the_provider_does_not_load_aiohttp() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+async def test_a_body_read_by_hfinfer_iterates_by_lines_as_aiohttps_does() -> None:
+    from hfinfer.http.chunked import ChunkedBody
+
+    ended: list[bool] = []
+    body = ChunkedBody(
+        asyncio.get_running_loop(),
+        _Socket(),
+        None,
+        _Aiohttp(),
+        ended.append,
+        lambda: None,  # type: ignore[arg-type]
+    )
+    body.feed(chunk(b"data: a\n\nda") + chunk(b"ta: b\n") + chunk(b"\ntail") + b"0\r\n\r\n")
+    lines = [line async for line in body]
+    assert lines == [b"data: a\n", b"\n", b"data: b\n", b"\n", b"tail"]
+    assert ended == [True] and body.at_eof()

@@ -339,6 +339,31 @@ class ChunkedBody:
         while chunk := await self.readany():
             yield chunk
 
+    async def readline(self) -> bytes:
+        """One line (ending in ``\\n``, or the rest at the end), as aiohttp's reader offers."""
+        line = b""
+        while True:
+            chunk = await self.readany()
+            if not chunk:
+                return line
+            end = chunk.find(b"\n")
+            if end >= 0:
+                if end + 1 < len(chunk):
+                    self._pending.insert(0, chunk[end + 1 :])
+                    self._pending_size += len(chunk) - end - 1
+                return line + chunk[: end + 1]
+            line += chunk
+
+    def __aiter__(self) -> ChunkedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """``async for line in response.content``, as with aiohttp's reader."""
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
     def at_eof(self) -> bool:
         return self._eof and not self._pending
 
