@@ -12,6 +12,7 @@ import sys
 import click
 
 from .._version import __version__
+from .batch import batch
 from .chat import chat
 from .embed import embed
 from .image import image
@@ -43,6 +44,7 @@ cli.add_command(image)
 cli.add_command(prompt)
 cli.add_command(models)
 cli.add_command(serve)
+cli.add_command(batch)
 
 
 def main() -> None:
