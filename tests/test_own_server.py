@@ -361,3 +361,31 @@ async def test_render_prompt_for_an_own_server_keeps_its_key_off_the_hub(
         await AsyncClient(api_base=own.url, api_key="sk-own").render_prompt("org/m", "Hi")
     assert hub_404.requests, "render_prompt reads the model's template from the Hub"
     assert all("sk-own" not in str(r.headers) for r in hub_404.requests)
+
+
+# -- HFINFER_API_BASE naming a server of the user's own -----------------------------------------
+
+
+def test_cli_with_hfinfer_api_base_on_an_own_server(
+    own_sync: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The configured text-generation base is the user's server, not Hugging Face's:
+    # no Hub request, model names as given, the OpenAI route.
+    monkeypatch.setenv("HFINFER_API_BASE", own_sync.url + "/v1")
+    code, out, err = run("chat", "Hi", "-m", "qwen2.5:7b")
+    assert code == 0, err
+    assert out == "[qwen2.5:7b] choice 0\n"
+    code, out, err = run("chat", "Hi", "-m", "tiny-llama", "--no-stream")
+    assert code == 0, err
+    assert out == "[tiny-llama] choice 0\n"
+    assert posts(own_sync) == [CHAT, CHAT]
+
+
+async def test_chat_with_api_base_equal_to_hfinfer_api_base(
+    own: FakeOpenAI, bad_hub: BadHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HFINFER_API_BASE", own.url + "/v1")
+    reply = await bounded(hfinfer.chat("qwen2.5:7b", "Hi", api_base=own.url + "/v1"))
+    assert (reply.text, reply.route) == ("[qwen2.5:7b] choice 0", "openai")
+    assert bad_hub.requests == [] and posts(own) == [CHAT]
+    no_env_token(own)

@@ -196,8 +196,10 @@ def decide_route(
     ``api_base``: the caller's base URL (``None``: the router). ``route``:
     ``None``/``"auto"``, ``"router"``, ``"openai"`` or ``"tgi"``. ``router``:
     the configured router URL; ``inference_base``: the configured
-    text-generation base (used by ``route="tgi"`` without ``api_base``);
-    ``trusted``: URLs whose origin counts as Hugging Face's (the Hub).
+    text-generation base (used by ``route="tgi"`` without ``api_base``; trusted
+    as Hugging Face's only when it is on a Hugging Face domain or the router's or
+    a ``trusted`` origin); ``trusted``: URLs whose origin counts as Hugging
+    Face's (the Hub).
     Raises :class:`InvalidRequestError` for an unknown route name.
     """
     if route is None:
@@ -206,9 +208,14 @@ def decide_route(
         raise InvalidRequestError(
             f"route must be one of {', '.join(ROUTE_NAMES)} (or None), got {route!r}"
         )
-    hf_origins = (router, inference_base, *trusted)
+    # The configured text-generation base (HFINFER_API_BASE) may be a server of the
+    # user's own: it is Hugging Face's only on its domains or the Hub's/router's origin,
+    # as ClientSettings.credential_for sees it, so route and credentials agree.
+    hf_origins = (router, *trusted)
     if api_base is None:
         if route == "tgi":
+            if not is_hf_host(inference_base, hf_origins):
+                return Route("own", "tgi", server_base(inference_base), False)
             return Route("hf-inference", "tgi", inference_base.rstrip("/"), True)
         return Route("router", "openai", server_base(router), True)
     given = api_base.strip().rstrip("/")
