@@ -389,3 +389,18 @@ async def test_chat_with_api_base_equal_to_hfinfer_api_base(
     assert (reply.text, reply.route) == ("[qwen2.5:7b] choice 0", "openai")
     assert bad_hub.requests == [] and posts(own) == [CHAT]
     no_env_token(own)
+
+
+@pytest.mark.parametrize("model", ["https://x.invalid/x", "http://127.0.0.1:9"])
+async def test_url_as_model_on_the_router_is_refused_without_asking_the_hub(
+    hub_404: BadHub, model: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match="api_base="):
+        await bounded(hfinfer.chat(model, "Hi"))
+    assert hub_404.requests == []
+
+
+def test_cli_url_as_model_says_to_use_api_base(own_sync: FakeOpenAI) -> None:
+    code, _, err = run("chat", "Hi", "-m", "http://127.0.0.1:9")
+    assert code == 1
+    assert "--api-base" in err and "not a Hub model id" not in err

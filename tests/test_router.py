@@ -517,3 +517,10 @@ def test_create_completion_blocking(router_sync: FakeRouter) -> None:
     assert chunks == ["Hello", " world", "!", Usage(5, 3), FinishReason("stop")]
     router_sync.router_models = [_served("org/a")]
     assert HuggingFaceRouter.get_models() == ["org/a"]
+
+
+@pytest.mark.parametrize(
+    "model", ["http://127.0.0.1:9", "https://x.invalid/x", "org/m:Not_A-Provider", "a:b/c"]
+)
+def test_split_model_splits_only_a_provider_name(model: str) -> None:
+    assert split_model(model) == (model, None)

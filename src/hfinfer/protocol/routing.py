@@ -15,6 +15,7 @@ when none serves it.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +31,7 @@ __all__ = [
     "Plan",
     "Route",
     "decide_route",
+    "is_url",
     "plan_route",
     "provider_choice",
     "split_model",
@@ -45,10 +47,26 @@ _IMAGE_TASKS = frozenset({"text-to-image"})
 ROUTE_NAMES = ("auto", "router", "openai", "tgi")
 
 
+_SUFFIX = re.compile(r"[a-z0-9-]+")
+
+
 def split_model(model: str) -> tuple[str, str | None]:
-    """``"org/name:together"`` → ``("org/name", "together")``; no suffix → ``None``."""
+    """``"org/name:together"`` → ``("org/name", "together")``; no suffix → ``None``.
+
+    Only a provider or policy name (``[a-z0-9-]+``) after the last ``:`` is a
+    suffix, and a URL is never split (``http://127.0.0.1:9`` is not ``:9``)."""
+    if is_url(model):
+        return model, None
     name, sep, suffix = model.rpartition(":")
-    return (name, suffix.strip() or None) if sep and name else (model, None)
+    suffix = suffix.strip()
+    if not (sep and name) or (suffix and not _SUFFIX.fullmatch(suffix)):
+        return model, None
+    return name, suffix or None
+
+
+def is_url(model: str) -> bool:
+    """Whether a model name is an ``http(s)://`` URL (a server, not a Hub id)."""
+    return model.strip().lower().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True)

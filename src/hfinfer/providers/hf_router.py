@@ -52,7 +52,7 @@ from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_tasks
 from ..protocol.parameters import apply_aliases
 from ..protocol.repo_ids import check_repo_id
-from ..protocol.routing import Plan, plan_route, provider_choice, split_model
+from ..protocol.routing import Plan, is_url, plan_route, provider_choice, split_model
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
 from ..types import ChoiceChunk, Chunk, ImageResponse, decode_data_url
@@ -288,6 +288,12 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         resolved. On another server: the model name as given. The prompt as a user
         message either way."""
         if _is_hf_router(call):
+            if is_url(request.model or ""):
+                raise InvalidRequestError(
+                    f"{request.model!r} is a server's URL, not a model on Hugging Face's "
+                    "router: pass it as api_base= (--api-base on the command line) and "
+                    "name the model it serves."
+                )
             name, suffix = split_model(request.model or "")
             choice = provider_choice(suffix, request.options.pop("provider", None))
             name = check_repo_id(self.get_model(name))  # before any request
