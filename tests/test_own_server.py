@@ -404,3 +404,21 @@ def test_cli_url_as_model_says_to_use_api_base(own_sync: FakeOpenAI) -> None:
     code, _, err = run("chat", "Hi", "-m", "http://127.0.0.1:9")
     assert code == 1
     assert "--api-base" in err and "not a Hub model id" not in err
+
+
+@pytest.mark.parametrize("base", ["localhost:8080", "127.0.0.1:9", "not a url", "ftp://x.invalid"])
+async def test_base_without_http_scheme_is_refused_before_any_request(
+    hub_404: BadHub, base: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match="http:// or https://"):
+        await bounded(hfinfer.chat("tiny-llama", "Hi", api_base=base))
+    for provider in (HuggingFaceRouter, hfinfer.HuggingFaceInference):
+        with pytest.raises(InvalidRequestError, match="http:// or https://"):
+            await bounded(provider.create_async("tiny-llama", USER, api_base=base))
+    assert hub_404.requests == []
+
+
+def test_cli_base_without_http_scheme_is_one_line(own_sync: FakeOpenAI) -> None:
+    code, _, err = run("chat", "Hi", "-m", "tiny-llama", "--api-base", "127.0.0.1:9")
+    assert code == 1
+    assert "http:// or https://" in err and "failed" not in err and "Traceback" not in err

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ..errors import InvalidRequestError, ModelNotSupportedError
-from ..hosts import is_hf_endpoint, is_hf_host, server_base
+from ..hosts import check_base_url, is_hf_endpoint, is_hf_host, server_base
 from .provider_tasks import speaks
 
 __all__ = [
@@ -236,7 +236,7 @@ def decide_route(
                 return Route("own", "tgi", server_base(inference_base), False)
             return Route("hf-inference", "tgi", inference_base.rstrip("/"), True)
         return Route("router", "openai", server_base(router), True)
-    given = api_base.strip().rstrip("/")
+    given = check_base_url(api_base).strip().rstrip("/")
     base = server_base(given)
     if base == server_base(router) or urlsplit(base).hostname == "router.huggingface.co":
         if given.startswith(server_base(router) + "/") and base != server_base(router):
