@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from ..repo_ids import check_provider_id
 from .base import TextToImage
 
 __all__ = ["FalImages"]
@@ -16,7 +17,7 @@ class FalImages(TextToImage):
     provider: ClassVar[str] = "fal-ai"
 
     def path(self, provider_id: str) -> str:
-        return f"/fal-ai/{quote(provider_id, safe='/:')}"
+        return f"/fal-ai/{quote(check_provider_id(provider_id, self.provider), safe='/:')}"
 
     def payload(
         self, provider_id: str, prompt: str, seed: int, size: Mapping[str, int | None]

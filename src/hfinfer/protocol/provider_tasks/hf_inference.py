@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from .. import images
+from ..repo_ids import check_provider_id
 from .base import ImageRequest, TextToImage
 
 __all__ = ["HFInferenceImages"]
@@ -18,7 +19,8 @@ class HFInferenceImages(TextToImage):
     raw_image: ClassVar[bool] = True
 
     def path(self, provider_id: str) -> str:
-        return f"/hf-inference/models/{quote(provider_id, safe='/:')}"
+        checked = check_provider_id(provider_id, self.provider)
+        return f"/hf-inference/models/{quote(checked, safe='/:')}"
 
     def request(
         self,
