@@ -12,7 +12,9 @@ import sys
 import click
 
 from .._version import __version__
+from .batch import batch
 from .chat import chat
+from .embed import embed
 from .image import image
 from .models import models
 from .prompt import prompt
@@ -37,10 +39,12 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(chat)
+cli.add_command(embed)
 cli.add_command(image)
 cli.add_command(prompt)
 cli.add_command(models)
 cli.add_command(serve)
+cli.add_command(batch)
 
 
 def main() -> None:

@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from .. import images
 from ..repo_ids import check_provider_id
-from .base import ImageRequest, TextToImage
+from .base import ImageKnobs, ImageRequest, TextToImage
 
 __all__ = ["HFInferenceImages"]
 
@@ -22,20 +21,22 @@ class HFInferenceImages(TextToImage):
         checked = check_provider_id(provider_id, self.provider)
         return f"/hf-inference/models/{quote(checked, safe='/:')}"
 
-    def request(
-        self,
-        provider_id: str,
-        prompt: str,
-        *,
-        seed: int | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        aspect_ratio: str | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> ImageRequest:
-        payload = images.image_payload(
-            prompt, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio
-        )
-        payload["parameters"].update(extra or {})
-        chosen = int(payload["parameters"]["seed"])
-        return ImageRequest(self.path(provider_id), payload, chosen, raw_image=True)
+    def payload(self, provider_id: str, prompt: str, knobs: ImageKnobs) -> dict[str, Any]:
+        parameters = {
+            "seed": knobs.seed,
+            **knobs.size,
+            "negative_prompt": knobs.negative_prompt,
+            "num_inference_steps": knobs.steps,
+            "guidance_scale": knobs.guidance_scale,
+        }
+        return {
+            "inputs": prompt,
+            "parameters": {k: v for k, v in parameters.items() if v is not None},
+        }
+
+    def request(self, provider_id: str, prompt: str, **asked: Any) -> ImageRequest:
+        # ``extra`` goes into ``parameters`` here, not at the root.
+        extra: Mapping[str, Any] = asked.pop("extra", None) or {}
+        request = super().request(provider_id, prompt, **asked)
+        request.payload["parameters"].update(extra)
+        return request
