@@ -189,5 +189,7 @@ class BadHub(FakeHF):
         if self.mode == "503":
             return json_reply({"error": "Service Unavailable"}, 503)
         return json_reply(
-            {"error": "Repository not found"}, 404, **{"x-error-code": "RepoNotFound"}
+            {"error": "Repository not found"},
+            404,
+            **{"x-error-code": "RepoNotFound", "x-request-id": "req-404"},
         )

@@ -28,6 +28,18 @@ def test_timed_cache_forgets_after_its_ttl() -> None:
     assert expired.get("k") is None
 
 
+def test_timed_cache_with_a_cap_drops_the_oldest() -> None:
+    capped: TimedCache[int] = TimedCache(ttl=3600, max_entries=2)
+    for n, key in enumerate("abc"):
+        capped.put(key, n)
+    assert (capped.get("a"), capped.get("b"), capped.get("c"), len(capped)) == (None, 1, 2, 2)
+    capped.put("b", 3)  # stored again: now the newest
+    capped.put("d", 4)
+    assert (capped.get("b"), capped.get("c"), capped.get("d")) == (3, None, 4)
+    capped.pop("b")
+    assert capped.get("b") is None and len(capped) == 1
+
+
 def test_providers_caches_are_cleared_as_objects() -> None:
     HuggingFaceInference.model_data["org/m"] = {"id": "org/m"}
     HuggingFaceInference.chat_templates["org/m"] = None

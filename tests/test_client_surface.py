@@ -182,3 +182,26 @@ async def test_render_prompt_is_what_the_route_sends(hf: FakeHF) -> None:
     await client.chat("org/m", messages)
     assert hf.last("POST", "/models/org/m").json()["inputs"] == rendered.text
     assert rendered.source == "family: llama"
+
+
+def test_a_choice_and_the_response_take_an_answer_alike() -> None:
+    # One answer's pieces: the first choice is the response's own fields, another
+    # arrives as ChoiceChunk; both are assembled by the same code, so they agree.
+    from hfinfer import ChatResponse, ChoiceChunk
+    from hfinfer.types import FinishReason, Reasoning, ToolCall, ToolCalls, Usage
+
+    pieces = [
+        Reasoning("think"), Reasoning(None, "done"), "Hel", "lo",
+        ToolCalls((ToolCall("c1", "f", "{}"),)), FinishReason("tool_calls"),
+    ]  # fmt: skip
+    response = ChatResponse("org/m", "router")
+    for piece in pieces:
+        response.add(piece)
+        response.add(ChoiceChunk(1, piece))
+    response.add(Usage(1, 2))
+    first, second = response.choices
+    assert (first.index, second.index) == (0, 1)
+    assert first.text == second.text == "Hello" and first.reasoning == second.reasoning
+    assert first.tool_calls == second.tool_calls and len(first.tool_calls) == 1
+    assert first.finish_reason == second.finish_reason == "tool_calls"
+    assert response.usage == Usage(1, 2)

@@ -81,6 +81,47 @@ async def test_a_missing_model_is_remembered_too(
     assert router.count("POST", "/v1/chat/completions") == 0
 
 
+async def test_a_remembered_404_carries_the_hubs_answer(
+    router: FakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with BadHub("404") as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        seen = []
+        for _ in range(2):
+            with pytest.raises(ModelNotFoundError) as caught:
+                await text("org/nope")
+            seen.append((caught.value.status, caught.value.url, caught.value.request_id))
+        assert len(hub.requests) == 1
+    assert seen[0][0] == 404 and seen[0][1] and seen[0][2] == "req-404"
+    assert seen[1] == seen[0]
+
+
+async def test_remembered_failures_are_capped_oldest_out(
+    router: FakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A gateway's callers choose the model names: what is remembered stays bounded.
+    from hfinfer.providers import hf_router
+
+    monkeypatch.setattr(hf_router, "MAPPING_FAILURES_MAX", 3)
+
+    class Capped(HuggingFaceRouter):  # its caches are made now, with the cap
+        pass
+
+    async with BadHub("404") as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        for n in range(5):
+            with pytest.raises(ModelNotFoundError):
+                await asyncio.wait_for(Capped.create_async(f"org/nope{n}", USER), 60)
+        assert len(Capped.mapping_failures) == 3
+        for n in (4, 3, 2):  # the newest three are remembered: no Hub request
+            with pytest.raises(ModelNotFoundError):
+                await asyncio.wait_for(Capped.create_async(f"org/nope{n}", USER), 60)
+        assert len(hub.requests) == 5
+        with pytest.raises(ModelNotFoundError):  # the oldest was forgotten: asked again
+            await asyncio.wait_for(Capped.create_async("org/nope0", USER), 60)
+        assert len(hub.requests) == 6
+
+
 async def test_a_closed_hub_port_is_remembered(
     router: FakeRouter, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

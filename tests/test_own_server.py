@@ -361,3 +361,64 @@ async def test_render_prompt_for_an_own_server_keeps_its_key_off_the_hub(
         await AsyncClient(api_base=own.url, api_key="sk-own").render_prompt("org/m", "Hi")
     assert hub_404.requests, "render_prompt reads the model's template from the Hub"
     assert all("sk-own" not in str(r.headers) for r in hub_404.requests)
+
+
+# -- HFINFER_API_BASE naming a server of the user's own -----------------------------------------
+
+
+def test_cli_with_hfinfer_api_base_on_an_own_server(
+    own_sync: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The configured text-generation base is the user's server, not Hugging Face's:
+    # no Hub request, model names as given, the OpenAI route.
+    monkeypatch.setenv("HFINFER_API_BASE", own_sync.url + "/v1")
+    code, out, err = run("chat", "Hi", "-m", "qwen2.5:7b")
+    assert code == 0, err
+    assert out == "[qwen2.5:7b] choice 0\n"
+    code, out, err = run("chat", "Hi", "-m", "tiny-llama", "--no-stream")
+    assert code == 0, err
+    assert out == "[tiny-llama] choice 0\n"
+    assert posts(own_sync) == [CHAT, CHAT]
+
+
+async def test_chat_with_api_base_equal_to_hfinfer_api_base(
+    own: FakeOpenAI, bad_hub: BadHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HFINFER_API_BASE", own.url + "/v1")
+    reply = await bounded(hfinfer.chat("qwen2.5:7b", "Hi", api_base=own.url + "/v1"))
+    assert (reply.text, reply.route) == ("[qwen2.5:7b] choice 0", "openai")
+    assert bad_hub.requests == [] and posts(own) == [CHAT]
+    no_env_token(own)
+
+
+@pytest.mark.parametrize("model", ["https://x.invalid/x", "http://127.0.0.1:9"])
+async def test_url_as_model_on_the_router_is_refused_without_asking_the_hub(
+    hub_404: BadHub, model: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match="api_base="):
+        await bounded(hfinfer.chat(model, "Hi"))
+    assert hub_404.requests == []
+
+
+def test_cli_url_as_model_says_to_use_api_base(own_sync: FakeOpenAI) -> None:
+    code, _, err = run("chat", "Hi", "-m", "http://127.0.0.1:9")
+    assert code == 1
+    assert "--api-base" in err and "not a Hub model id" not in err
+
+
+@pytest.mark.parametrize("base", ["localhost:8080", "127.0.0.1:9", "not a url", "ftp://x.invalid"])
+async def test_base_without_http_scheme_is_refused_before_any_request(
+    hub_404: BadHub, base: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match="http:// or https://"):
+        await bounded(hfinfer.chat("tiny-llama", "Hi", api_base=base))
+    for provider in (HuggingFaceRouter, hfinfer.HuggingFaceInference):
+        with pytest.raises(InvalidRequestError, match="http:// or https://"):
+            await bounded(provider.create_async("tiny-llama", USER, api_base=base))
+    assert hub_404.requests == []
+
+
+def test_cli_base_without_http_scheme_is_one_line(own_sync: FakeOpenAI) -> None:
+    code, _, err = run("chat", "Hi", "-m", "tiny-llama", "--api-base", "127.0.0.1:9")
+    assert code == 1
+    assert "http:// or https://" in err and "failed" not in err and "Traceback" not in err

@@ -606,6 +606,24 @@ async def test_endpoint_without_info_uses_the_generic_prompt(hf: FakeHF) -> None
     assert hf.count("GET", "/info") == 1  # a 404 is not retried, and is remembered
 
 
+async def test_endpoint_info_failing_once_is_asked_again(hf: FakeHF) -> None:
+    # A cold endpoint answers 503 (every attempt of the first call): that is not
+    # remembered, so the next call reads /info and uses the served model's template.
+    from hfinfer.hub.metadata import LIST_RETRY
+    from hfserver import stream_reply, tgi_events
+
+    hf.add_text_model("org/served", template="{% for m in messages %}<{{ m.content }}>{% endfor %}")
+    cold = [json_reply({"error": "loading"}, 503)] * (LIST_RETRY.max_retries + 1)
+    hf.script("GET", "/info", *cold, json_reply({"model_id": "org/served"}))
+    hf.script("POST", "/", *[stream_reply(tgi_events(["ok"])) for _ in range(3)])
+    inputs = []
+    for _ in range(3):
+        assert texts(await collect(model=hf.url, messages=USER)) == "ok"
+        inputs.append(hf.last("POST", "/").json()["inputs"])
+    assert inputs == ["Say hello", "<Say hello>", "<Say hello>"]
+    assert hf.count("GET", "/info") == len(cold) + 1  # the answer given is remembered
+
+
 async def test_proxy_from_the_environment_and_no_proxy(hf: FakeHF, monkeypatch) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://hub.invalid")
     monkeypatch.setenv("HTTP_PROXY", hf.url)

@@ -57,3 +57,17 @@ def test_a_configured_router_counts_as_the_router_by_origin() -> None:
 def test_an_unknown_route_is_refused() -> None:
     with pytest.raises(InvalidRequestError, match="route must be one of"):
         decide("http://localhost:8000", "grpc")
+
+
+def test_an_own_inference_base_is_not_hugging_faces() -> None:
+    # HFINFER_API_BASE on the user's own server: neither the base itself nor the
+    # default route by model id trusts it; on the Hub's origin it is trusted.
+    own = "http://127.0.0.1:5002/v1"
+    got = decide_route(own, None, router=ROUTER, inference_base=own, trusted=(HUB,))
+    assert (got.kind, got.protocol, got.hf) == ("own", None, False)
+    tgi = decide_route(None, "tgi", router=ROUTER, inference_base=own, trusted=(HUB,))
+    expected = ("own", "tgi", "http://127.0.0.1:5002", False)
+    assert (tgi.kind, tgi.protocol, tgi.base, tgi.hf) == expected
+    hub = "http://127.0.0.1:5003"
+    mirror = decide_route(hub, None, router=ROUTER, inference_base=hub, trusted=(hub,))
+    assert (mirror.kind, mirror.hf) == ("hf-inference", True)

@@ -530,3 +530,31 @@ def test_create_completion_blocking(router_sync: FakeRouter) -> None:
     assert chunks == ["Hello", " world", "!", Usage(5, 3), FinishReason("stop")]
     router_sync.router_models = [_served("org/a")]
     assert HuggingFaceRouter.get_models() == ["org/a"]
+
+
+@pytest.mark.parametrize(
+    "model", ["http://127.0.0.1:9", "https://x.invalid/x", "org/m:Not_A-Provider", "a:b/c"]
+)
+def test_split_model_splits_only_a_provider_name(model: str) -> None:
+    assert split_model(model) == (model, None)
+
+
+@pytest.mark.parametrize("provider", ["hf-inference", "fal-ai"])
+@pytest.mark.parametrize(
+    "provider_id", ["../../api/whoami-v2", "org/../x", "%2e%2e/x", "m?x=1", "a//b", "/m"]
+)
+async def test_a_bad_provider_id_from_the_mapping_is_never_sent(
+    router: FakeRouter, provider: str, provider_id: str
+) -> None:
+    entry = {"status": "live", "providerId": provider_id, "task": "text-to-image"}
+    router.models["org/img"] = {"id": "org/img", "inferenceProviderMapping": {provider: entry}}
+    with pytest.raises(InvalidRequestError, match="not a valid provider model id"):
+        await collect("org/img", [], prompt="x", provider=provider)
+    assert [r.path for r in router.requests if r.method == "POST"] == []
+
+
+def test_good_provider_ids_pass() -> None:
+    from hfinfer.protocol.repo_ids import check_provider_id
+
+    for good in ("fal-ai/flux/dev", "black-forest-labs/FLUX.1-dev", "fal-ai/flux-pro/v1.1-ultra"):
+        assert check_provider_id(good, "fal-ai") == good

@@ -95,14 +95,24 @@ class ChatChoice:
 
     def add(self, chunk: Chunk) -> None:
         """Take one piece of this answer."""
-        if isinstance(chunk, str):
-            self.text += chunk
-        elif isinstance(chunk, Reasoning):
-            self.reasoning += chunk.token or ""
-        elif isinstance(chunk, ToolCalls):
-            self.tool_calls += chunk.calls
-        elif isinstance(chunk, FinishReason):
-            self.finish_reason = chunk.reason
+        _add_answer(self, chunk)
+
+
+def _add_answer(answer: ChatChoice | ChatResponse, chunk: Chunk) -> bool:
+    """Take a piece of one answer (text, reasoning, tool calls, finish reason) into
+    ``answer``, for :class:`ChatChoice` and :class:`ChatResponse` alike; ``False``
+    when ``chunk`` is not such a piece."""
+    if isinstance(chunk, str):
+        answer.text += chunk
+    elif isinstance(chunk, Reasoning):
+        answer.reasoning += chunk.token or ""
+    elif isinstance(chunk, ToolCalls):
+        answer.tool_calls += chunk.calls
+    elif isinstance(chunk, FinishReason):
+        answer.finish_reason = chunk.reason
+    else:
+        return False
+    return True
 
 
 @dataclass
@@ -147,16 +157,10 @@ class ChatResponse:
 
     def add(self, chunk: Chunk) -> None:
         """Take one chunk of the stream into the response."""
-        if isinstance(chunk, str):
-            self.text += chunk
-        elif isinstance(chunk, Reasoning):
-            self.reasoning += chunk.token or ""
-        elif isinstance(chunk, ToolCalls):
-            self.tool_calls += chunk.calls
-        elif isinstance(chunk, Usage):
+        if _add_answer(self, chunk):
+            return
+        if isinstance(chunk, Usage):
             self.usage = chunk
-        elif isinstance(chunk, FinishReason):
-            self.finish_reason = chunk.reason
         elif isinstance(chunk, ImageResponse):
             self.images.append(chunk)
         elif isinstance(chunk, ChoiceChunk):

@@ -18,7 +18,7 @@ from .errors import (
     InvalidRequestError,
     MissingAuthError,
 )
-from .hosts import HF_DOMAINS, host_in, is_hf_host, origin
+from .hosts import HF_DOMAINS, check_base_url, host_in, is_hf_host, origin
 
 __all__ = [
     "DEFAULT_HUB_ENDPOINT",
@@ -144,7 +144,9 @@ def inference_base(api_base: str | None = None) -> str:
 
 
 def check_api_base(base: str) -> None:
-    """Refuse the retired serverless host before any request is sent."""
+    """Refuse a base that is not an http(s) URL with a host, and the retired serverless
+    host, before any request is sent."""
+    check_base_url(base)
     if urlsplit(base).hostname == OLD_SERVERLESS_HOST:
         raise EndpointGoneError(
             f"{base} is retired: Hugging Face answers 410 Gone there since 2025. "

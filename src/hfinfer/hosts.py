@@ -22,8 +22,11 @@ from collections.abc import Iterable
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from .errors import InvalidRequestError
+
 __all__ = [
     "HF_DOMAINS",
+    "check_base_url",
     "host_in",
     "is_hf_endpoint",
     "is_hf_host",
@@ -90,3 +93,20 @@ def server_base(url: str) -> str:
     ``/`` or ``/v1`` (``http://localhost:8000/v1`` and ``.../v1/`` are ``.../8000``)."""
     base = url.strip().rstrip("/")
     return base.removesuffix("/v1").rstrip("/")
+
+
+def check_base_url(url: str) -> str:
+    """``url`` when it is an ``http(s)://`` URL with a host, else
+    :class:`~hfinfer.errors.InvalidRequestError` (before any request: ``localhost:8080``
+    would otherwise be tried, and retried, as a path)."""
+    try:
+        split = urlsplit(url.strip())
+        split.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except (ValueError, AttributeError):
+        split = None
+    if split is None or split.scheme.lower() not in _DEFAULT_PORTS or not split.hostname:
+        hint = f" (http://{url.strip()}?)" if isinstance(url, str) and "://" not in url else ""
+        raise InvalidRequestError(
+            f"A base URL must start with http:// or https:// and name a host; got {url!r}{hint}."
+        )
+    return url

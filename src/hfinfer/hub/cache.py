@@ -85,10 +85,12 @@ class MemoryCache(dict[str, T]):
 
 
 class TimedCache(Generic[T]):
-    """Answers kept in memory for ``ttl`` seconds each (monotonic clock)."""
+    """Answers kept in memory for ``ttl`` seconds each (monotonic clock); with
+    ``max_entries``, at most that many (the oldest stored goes out first)."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, max_entries: int | None = None) -> None:
         self.ttl = ttl
+        self.max_entries = max_entries
         self._entries: dict[str, tuple[float, T]] = {}
 
     def __repr__(self) -> str:
@@ -105,7 +107,16 @@ class TimedCache(Generic[T]):
         return hit[1]
 
     def put(self, key: str, value: T) -> None:
+        """Keep ``value`` for ``key`` (stored last: the newest)."""
+        self._entries.pop(key, None)
+        if self.max_entries is not None:
+            while self._entries and len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]  # insertion order: oldest
         self._entries[key] = (time.monotonic(), value)
+
+    def pop(self, key: str) -> None:
+        """Forget the answer for ``key``, if any."""
+        self._entries.pop(key, None)
 
     def clear(self) -> None:
         """Forget every answer."""

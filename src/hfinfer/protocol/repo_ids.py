@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from ..errors import InvalidRequestError
 
-__all__ = ["check_repo_id", "is_repo_id", "repo_path"]
+__all__ = ["check_provider_id", "check_repo_id", "is_repo_id", "repo_path"]
 
 _PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?"
 _REPO_ID = re.compile(rf"(?:{_PART}/)?{_PART}")
@@ -67,3 +67,28 @@ def repo_path(repo_id: str) -> str:
     """The id as a URL path (checked; ``owner/name`` keeps its one ``/``). Every URL
     built from a model id goes through here."""
     return quote(check_repo_id(repo_id), safe="/")
+
+
+#: A provider's own id for a model (``fal-ai/flux/dev``, ``org/m``): several parts,
+#: each a repo id part (``:`` allowed inside, as in ``name:version``).
+_PROVIDER_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.:\-]*[A-Za-z0-9_])?")
+MAX_PROVIDER_ID = 256
+
+
+def check_provider_id(provider_id: object, provider: str) -> str:
+    """``provider_id`` (the Hub's ``providerId`` for a model, which goes into a URL
+    path) when its parts are checked as a model id's are (no ``..``, no empty part,
+    nothing but letters, digits, ``-``, ``_``, ``.``, ``:``), else
+    :class:`InvalidRequestError`, before any request."""
+    if (
+        isinstance(provider_id, str)
+        and len(provider_id) <= MAX_PROVIDER_ID
+        and ".." not in provider_id
+        and all(_PROVIDER_PART.fullmatch(part) for part in provider_id.split("/"))
+    ):
+        return provider_id
+    raise InvalidRequestError(
+        f"The Hub maps this model on {provider} to {str(provider_id)[:200]!r}, which is "
+        "not a valid provider model id (letters, digits, '-', '_', '.', ':' in parts "
+        "separated by '/', no '..'): not sent."
+    )

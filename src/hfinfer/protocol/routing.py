@@ -15,13 +15,14 @@ when none serves it.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ..errors import InvalidRequestError, ModelNotSupportedError
-from ..hosts import is_hf_endpoint, is_hf_host, server_base
+from ..hosts import check_base_url, is_hf_endpoint, is_hf_host, server_base
 from .provider_tasks import RETIRED, speaks
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Plan",
     "Route",
     "decide_route",
+    "is_url",
     "plan_embeddings",
     "plan_route",
     "provider_choice",
@@ -47,10 +49,26 @@ _IMAGE_TASKS = frozenset({"text-to-image"})
 ROUTE_NAMES = ("auto", "router", "openai", "tgi")
 
 
+_SUFFIX = re.compile(r"[a-z0-9-]+")
+
+
 def split_model(model: str) -> tuple[str, str | None]:
-    """``"org/name:together"`` → ``("org/name", "together")``; no suffix → ``None``."""
+    """``"org/name:together"`` → ``("org/name", "together")``; no suffix → ``None``.
+
+    Only a provider or policy name (``[a-z0-9-]+``) after the last ``:`` is a
+    suffix, and a URL is never split (``http://127.0.0.1:9`` is not ``:9``)."""
+    if is_url(model):
+        return model, None
     name, sep, suffix = model.rpartition(":")
-    return (name, suffix.strip() or None) if sep and name else (model, None)
+    suffix = suffix.strip()
+    if not (sep and name) or (suffix and not _SUFFIX.fullmatch(suffix)):
+        return model, None
+    return name, suffix or None
+
+
+def is_url(model: str) -> bool:
+    """Whether a model name is an ``http(s)://`` URL (a server, not a Hub id)."""
+    return model.strip().lower().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True)
@@ -255,8 +273,10 @@ def decide_route(
     ``api_base``: the caller's base URL (``None``: the router). ``route``:
     ``None``/``"auto"``, ``"router"``, ``"openai"`` or ``"tgi"``. ``router``:
     the configured router URL; ``inference_base``: the configured
-    text-generation base (used by ``route="tgi"`` without ``api_base``);
-    ``trusted``: URLs whose origin counts as Hugging Face's (the Hub).
+    text-generation base (used by ``route="tgi"`` without ``api_base``; trusted
+    as Hugging Face's only when it is on a Hugging Face domain or the router's or
+    a ``trusted`` origin); ``trusted``: URLs whose origin counts as Hugging
+    Face's (the Hub).
     Raises :class:`InvalidRequestError` for an unknown route name.
     """
     if route is None:
@@ -265,12 +285,17 @@ def decide_route(
         raise InvalidRequestError(
             f"route must be one of {', '.join(ROUTE_NAMES)} (or None), got {route!r}"
         )
-    hf_origins = (router, inference_base, *trusted)
+    # The configured text-generation base (HFINFER_API_BASE) may be a server of the
+    # user's own: it is Hugging Face's only on its domains or the Hub's/router's origin,
+    # as ClientSettings.credential_for sees it, so route and credentials agree.
+    hf_origins = (router, *trusted)
     if api_base is None:
         if route == "tgi":
+            if not is_hf_host(inference_base, hf_origins):
+                return Route("own", "tgi", server_base(inference_base), False)
             return Route("hf-inference", "tgi", inference_base.rstrip("/"), True)
         return Route("router", "openai", server_base(router), True)
-    given = api_base.strip().rstrip("/")
+    given = check_base_url(api_base).strip().rstrip("/")
     base = server_base(given)
     if base == server_base(router) or urlsplit(base).hostname == "router.huggingface.co":
         if given.startswith(server_base(router) + "/") and base != server_base(router):

@@ -332,19 +332,24 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         for key in scoped_keys(endpoint, token, "info"):
             if key in cls.model_data:
                 return cls.model_data[key]
+        # Stored under the key read above, and only what the server said: a cold
+        # endpoint's 503 or a timeout is asked again on the next call.
+        key = scoped_key(endpoint, token, "info", public=False)
         data: dict[str, Any] = {"id": None, "pipeline_tag": "text-generation"}
         known = known_servers.known(endpoint)
         if known is not None and known.protocol == "tgi" and not http.settings.is_hf_url(endpoint):
             # A client found out what this server is: its /info was read then.
             data["id"] = known.models[0] if known.models else None
-            cls.model_data[endpoint] = data
+            cls.model_data[key] = data
             return data
         try:
             info = await http.get_json(f"{endpoint}/info", retry=LIST_RETRY)
-            served = info.get("model_id") if isinstance(info, dict) else None
         except HFInferenceError as exc:
             logger.info("%s/info did not answer (%s); the served model is unknown", endpoint, exc)
-            served = None
+            if getattr(exc, "status", None) == 404:  # no /info there: that is an answer
+                cls.model_data[key] = data
+            return data
+        served = info.get("model_id") if isinstance(info, dict) else None
         if not is_repo_id(served):
             if served is not None:
                 logger.info("%s/info names no valid model id (%.80r): not used", endpoint, served)
@@ -356,9 +361,9 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 hub_info = await cls.get_model_data(http, served)
             except HFInferenceError as exc:
                 logger.info("no Hub info for %s (%s); using the generic prompt", served, exc)
-            else:
-                data = {**hub_info, "id": served, "pipeline_tag": "text-generation"}
-        cls.model_data[scoped_key(endpoint, token, "info", public=False)] = data
+                return data  # the Hub may answer next time
+            data = {**hub_info, "id": served, "pipeline_tag": "text-generation"}
+        cls.model_data[key] = data
         return data
 
     @classmethod

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import replace
@@ -58,6 +57,7 @@ from ..protocol.repo_ids import check_repo_id
 from ..protocol.routing import (
     POLICIES,
     Plan,
+    is_url,
     plan_embeddings,
     plan_route,
     provider_choice,
@@ -106,6 +106,9 @@ LIST_TIMEOUTS = Timeouts(connect=5.0, first_byte=15.0, stream_gap=15.0, total=20
 #: The provider-mapping question is optional: a Hub that fails it is not asked again
 #: for this long (a stalled Hub would otherwise cost every call its timeout).
 MAPPING_FAILURE_TTL = 300.0
+#: At most this many failed lookups are remembered (a gateway's callers choose the
+#: model names; the oldest is forgotten first).
+MAPPING_FAILURES_MAX = 1024
 MAPPING_RETRY = RetryPolicy(
     max_retries=1, backoff_base=0.2, backoff_cap=0.5, max_wait=1.0, max_total=5.0
 )
@@ -175,6 +178,10 @@ class RouterModels:
         return await single_flight(url, fetch_and_store)
 
 
+def _failures() -> TimedCache[tuple[ModelNotFoundError | None]]:
+    return TimedCache(MAPPING_FAILURE_TTL, max_entries=MAPPING_FAILURES_MAX)
+
+
 class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMixin):
     """Chat (OpenAI's protocol) and images through the Inference Providers router.
 
@@ -204,9 +211,9 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
     router_models: ClassVar[RouterModels] = RouterModels()
     #: Hub answers (mapping, pipeline tag, config) by "hub|model", kept an hour.
     provider_mappings: ClassVar[TimedCache[dict[str, Any]]] = TimedCache(MAPPING_TTL)
-    #: Failed mapping lookups by "hub|model": when, and the error to raise again (or
-    #: ``None``: the Hub could not answer, the router decides).
-    mapping_failures: ClassVar[dict[str, tuple[float, HFInferenceError | None]]] = {}
+    #: Failed mapping lookups by "hub|model", for MAPPING_FAILURE_TTL s: the error to
+    #: raise again (or ``None``: the Hub could not answer, the router decides).
+    mapping_failures: ClassVar[TimedCache[tuple[ModelNotFoundError | None]]] = _failures()
     #: Seconds the whole mapping lookup may take (retry included), whatever the
     #: call's own timeout: a Hub that stalls must not hold a chat for minutes.
     mapping_timeout: ClassVar[float] = 8.0
@@ -218,7 +225,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         cls.image_models = list(cls.image_models)
         cls.router_models = RouterModels()
         cls.provider_mappings = TimedCache(MAPPING_TTL)
-        cls.mapping_failures = {}
+        cls.mapping_failures = _failures()
 
     @classmethod
     def clear_caches(cls) -> None:
@@ -265,14 +272,14 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
                 return cached
         failure_key = scoped_key(settings.hub_endpoint, settings.token, model, public=False)
         failed = cls.mapping_failures.get(failure_key)
-        if failed is not None and time.monotonic() - failed[0] < MAPPING_FAILURE_TTL:
-            if failed[1] is not None:
-                raise ModelNotFoundError(str(failed[1]), model=model)
+        if failed is not None:
+            if failed[0] is not None:
+                raise _again(failed[0], model)
             return None
         try:
             info = await asyncio.wait_for(cls._ask_mapping(http, model), cls.mapping_timeout)
         except ModelNotFoundError as exc:
-            cls.mapping_failures[failure_key] = (time.monotonic(), exc)
+            cls.mapping_failures.put(failure_key, (exc,))
             raise
         except (AuthenticationError, NameResolutionError):
             # A Hub name that does not resolve means offline or a wrong HF_ENDPOINT:
@@ -280,16 +287,14 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
             raise
         except (HFInferenceError, asyncio.TimeoutError) as exc:
             reason = str(exc) or f"no answer within {cls.mapping_timeout} s"
-            level = logging.DEBUG if failed is not None else logging.WARNING
-            logger.log(
-                level,
+            logger.warning(
                 "could not ask the Hub which providers serve %s (%s); the router decides, "
                 "and the Hub is not asked again for %d s",
                 model, reason, MAPPING_FAILURE_TTL,
             )  # fmt: skip
-            cls.mapping_failures[failure_key] = (time.monotonic(), None)
+            cls.mapping_failures.put(failure_key, (None,))
             return None
-        cls.mapping_failures.pop(failure_key, None)
+        cls.mapping_failures.pop(failure_key)
         key = scoped_key(settings.hub_endpoint, settings.token, model, public=is_public_repo(info))
         cls.provider_mappings.put(key, info)
         return info
@@ -384,6 +389,12 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         resolved. On another server: the model name as given. The prompt as a user
         message either way."""
         if _is_hf_router(call):
+            if is_url(request.model or ""):
+                raise InvalidRequestError(
+                    f"{request.model!r} is a server's URL, not a model on Hugging Face's "
+                    "router: pass it as api_base= (--api-base on the command line) and "
+                    "name the model it serves."
+                )
             name, suffix = split_model(request.model or "")
             choice = provider_choice(suffix, request.options.pop("provider", None))
             name = check_repo_id(self.get_model(name))  # before any request
@@ -510,6 +521,14 @@ def _chat_body(model: str, request: GenerationRequest, extra: Mapping[str, Any])
         model, request.messages, stream=request.stream, max_tokens=max_tokens,
         temperature=request.temperature, extra={**engine, **extra}, seed=request.seed, **options,
     )  # fmt: skip
+
+
+def _again(exc: ModelNotFoundError, model: str) -> ModelNotFoundError:
+    """The remembered 404 raised again: a fresh error with the answer's status, URL and
+    request id (raising the stored one would pile up its tracebacks)."""
+    return ModelNotFoundError(
+        str(exc), model=model, status=exc.status, url=exc.url, request_id=exc.request_id
+    )
 
 
 def _is_hf_router(call: CallOptions) -> bool:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from ...errors import ResponseError
+from ..repo_ids import check_provider_id
 from .base import ImageKnobs, ImageSource, Job, JobState, TextToImage, image_sources
 
 __all__ = ["FalImages"]
@@ -29,7 +30,8 @@ class FalImages(TextToImage):
         self.queue = queue
 
     def path(self, provider_id: str) -> str:
-        return f"/fal-ai/{quote(provider_id, safe='/:')}" + (_QUEUE if self.queue else "")
+        checked = check_provider_id(provider_id, self.provider)
+        return f"/fal-ai/{quote(checked, safe='/:')}" + (_QUEUE if self.queue else "")
 
     def payload(self, provider_id: str, prompt: str, knobs: ImageKnobs) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from ..repo_ids import check_provider_id
 from .base import ImageKnobs, ImageRequest, TextToImage
 
 __all__ = ["HFInferenceImages"]
@@ -17,7 +18,8 @@ class HFInferenceImages(TextToImage):
     raw_image: ClassVar[bool] = True
 
     def path(self, provider_id: str) -> str:
-        return f"/hf-inference/models/{quote(provider_id, safe='/:')}"
+        checked = check_provider_id(provider_id, self.provider)
+        return f"/hf-inference/models/{quote(checked, safe='/:')}"
 
     def payload(self, provider_id: str, prompt: str, knobs: ImageKnobs) -> dict[str, Any]:
         parameters = {
