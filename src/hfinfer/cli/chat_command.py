@@ -278,6 +278,18 @@ def _chat_options(function: Any) -> Any:
         click.option("--render/--no-render", default=None, help=RENDER_HELP),
         click.option("-R", "--hide-reasoning", is_flag=True, help="Do not show reasoning."),
         click.option("--no-log", is_flag=True, help="Do not log this exchange."),
+        click.option(
+            "--route",
+            type=click.Choice(["auto", "router", "tgi"]),
+            default="auto",
+            show_default=True,
+            help="router: Inference Providers; tgi: the text-generation protocol at "
+            "--api-base; auto: tgi when --api-base is given, else the router.",
+        ),
+        click.option(
+            "--api-base", envvar="HFINFER_API_BASE", help="A text-generation server's URL."
+        ),
+        click.option("--token", "--api-key", "api_key", help="Token (else HF_TOKEN or login)."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
@@ -307,8 +319,11 @@ def chat_command(ctx: click.Context, **arguments: Any) -> None:
     With no PROMPT on a terminal, a conversation opens (/help inside lists its
     commands). Every exchange is logged unless --no-log or `hfinfer logs off`.
     """
+    route, api_base = arguments.pop("route"), arguments.pop("api_base")
     client_options = {
-        name: arguments.pop(name, None) for name in ("api_key", "api_base", "route")
+        "api_key": arguments.pop("api_key"),
+        "api_base": api_base if route != "router" else None,
+        "route": ("tgi" if api_base else "router") if route == "auto" else route,
     }
     keys = ("prompt", "files", "messages_file", "options", "schema", "continue_final_message",
             "max_tokens", "temperature", "seed")  # fmt: skip

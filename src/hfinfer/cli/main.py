@@ -16,12 +16,29 @@ from typing import Any, TypeVar
 import click
 
 from .._version import __version__
-from ..client import ChatResponse
-from ..errors import HFInferenceError, StreamError, TimeoutError
+from ..errors import HFInferenceError
 from ..providers.hf_inference import HuggingFaceInference
-from ..types import FinishReason, ImageResponse, Messages, Reasoning, Usage
+from ..types import ImageResponse, Messages
+from .catalogue import models
+from .chat_command import chat_command
+from .group import HFInferGroup
+from .logs import logs
 
 T = TypeVar("T")
+
+GROUP_EPILOG = """\b
+Examples:
+  hfinfer "Name three primes"
+  echo notes | hfinfer chat "Summarize"
+  hfinfer chat                       (a conversation, on a terminal)
+  hfinfer logs list -n 5
+  hfinfer models --search qwen
+  hfinfer image "a red fox in snow" -o fox.png
+
+\b
+Shell completion (bash; zsh and fish alike with zsh_source, fish_source):
+  eval "$(_HFINFER_COMPLETE=bash_source hfinfer)"
+"""
 
 api_base_option = click.option(
     "--api-base",
@@ -30,7 +47,9 @@ api_base_option = click.option(
     help="Inference base URL (default: the hf-inference route of the router).",
 )
 api_key_option = click.option(
+    "--token",
     "--api-key",
+    "api_key",
     default=None,
     help="Token; default HF_TOKEN or the saved login token.",
 )
@@ -88,159 +107,18 @@ def _messages(prompt: str | None, system: str | None, messages_file: Path | None
     return messages
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=HFInferGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=GROUP_EPILOG,
+)
 @click.version_option(__version__, prog_name="hfinfer")
-@click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug); anywhere.")
 def cli(verbose: int) -> None:
-    """Chat, generate text and images with models hosted on Hugging Face."""
-    if verbose:
-        import logging
+    """Chat, generate text and images with models hosted on Hugging Face.
 
-        logging.basicConfig(
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
-            stream=sys.stderr,
-            format="%(levelname)s %(name)s: %(message)s",
-        )
-
-
-@cli.command()
-@click.argument("prompt", required=False)
-@model_option
-@click.option("--system", "-s", default=None, help="A system message.")
-@click.option(
-    "--messages",
-    "messages_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A JSON file with a list of messages (the PROMPT, if given, is appended).",
-)
-@click.option("--max-tokens", type=int, default=1024, show_default=True)
-@click.option("--temperature", "-t", type=float, default=None)
-@click.option("--seed", type=int, default=None)
-@click.option("--no-stream", is_flag=True, help="Wait for the whole answer.")
-@click.option(
-    "--continue",
-    "do_continue",
-    is_flag=True,
-    help="Carry the last assistant message on (text-generation route).",
-)
-@route_option
-@click.option("--provider", default=None, help="Router provider or policy (fastest, cheapest...).")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print one JSON object: text, reasoning, finish reason, usage.",
-)
-@api_base_option
-@api_key_option
-def chat(
-    prompt: str | None,
-    model: str | None,
-    system: str | None,
-    messages_file: Path | None,
-    max_tokens: int,
-    temperature: float | None,
-    seed: int | None,
-    no_stream: bool,
-    do_continue: bool,
-    route: str,
-    provider: str | None,
-    as_json: bool,
-    api_base: str | None,
-    api_key: str | None,
-) -> None:
-    """Stream the model's answer to PROMPT (reasoning, if any, goes to stderr)."""
-    from ..client import AsyncClient
-
-    messages = _messages(prompt, system, messages_file)
-    options: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "seed": seed}
-    if do_continue:
-        options["action"] = "continue"
-    if provider:
-        options["provider"] = provider
-
-    async def go() -> None:
-        answer = _Answer(as_json)
-        chosen = _route(route, api_base)
-        client = AsyncClient(api_base=api_base, api_key=api_key, route=chosen)  # type: ignore[arg-type]
-        async with client:
-            if no_stream:
-                answer.take_response(await client.chat(model or "", messages, **options))
-            else:
-                stream = await client.chat(model or "", messages, stream=True, **options)
-                async with stream:
-                    try:
-                        async for chunk in stream:
-                            answer.take(chunk)
-                    except (StreamError, TimeoutError):
-                        answer.broken()
-                        raise
-        answer.finish()
-
-    _run(go)
-
-
-class _Answer:
-    """What ``hfinfer chat`` prints: text on stdout as it comes, reasoning on stderr."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-        self.text: list[str] = []
-        self.reasoning: list[str] = []
-        self.finish_reason: str | None = None
-        self.usage: Usage | None = None
-
-    def take(self, chunk: Any) -> None:
-        if isinstance(chunk, str):
-            self.text.append(chunk)
-            if not self.as_json:
-                click.echo(chunk, nl=False)
-        elif isinstance(chunk, Reasoning) and chunk.token:
-            self.reasoning.append(chunk.token)
-            if not self.as_json:
-                click.secho(chunk.token, nl=False, err=True, dim=True)
-        elif isinstance(chunk, FinishReason):
-            self.finish_reason = chunk.reason
-        elif isinstance(chunk, Usage):
-            self.usage = chunk
-        elif isinstance(chunk, ImageResponse):
-            _err("this model makes images: use `hfinfer image`")
-
-    def take_response(self, response: ChatResponse) -> None:
-        for piece in (Reasoning(response.reasoning) if response.reasoning else None, response.text):
-            if piece:
-                self.take(piece)
-        self.finish_reason = response.finish_reason
-        self.usage = response.usage
-
-    def broken(self) -> None:
-        if self.text and not self.as_json:
-            click.echo()  # what arrived stays on stdout; the error follows on stderr
-
-    def finish(self) -> None:
-        if self.as_json:
-            usage = self.usage
-            click.echo(
-                json.dumps(
-                    {
-                        "text": "".join(self.text),
-                        "reasoning": "".join(self.reasoning) or None,
-                        "finish_reason": self.finish_reason,
-                        "usage": None
-                        if usage is None
-                        else {
-                            "prompt_tokens": usage.prompt_tokens,
-                            "completion_tokens": usage.completion_tokens,
-                        },
-                    },
-                    ensure_ascii=False,
-                )
-            )
-            return
-        click.echo()
-        if self.finish_reason == "length":
-            _err("(stopped at the token limit; raise --max-tokens for more)")
+    `hfinfer "Hi"` is `hfinfer chat "Hi"`.
+    """
 
 
 @cli.command()
@@ -349,12 +227,9 @@ def prompt(
     _err(f"\n[{name}: {built.source}]")
 
 
-@cli.command()
-def models() -> None:
-    """List the models offered (the fallback list when the Hub cannot be reached)."""
-    names = _run(HuggingFaceInference.get_models_async)
-    for name in names:
-        click.echo(name)
+cli.add_command(chat_command)
+cli.add_command(logs)
+cli.add_command(models)
 
 
 def main() -> None:

@@ -1,0 +1,280 @@
+"""``hfinfer models``: what ``hfinfer chat`` can use (the router's catalogue), one model's
+details, and the default model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..errors import HFInferenceError
+from .defaults import default_model_file, save_default_model, saved_default_model
+from .errors import describe_error
+from .runner import LoopRunner
+
+__all__ = ["models"]
+
+#: Tasks the router's chat catalogue serves, and what each asks of a model's inputs.
+CHAT_TASKS = {
+    "conversational": None,
+    "text-generation": None,
+    "chat": None,
+    "image-text-to-text": "image",
+}
+
+
+def _client(ctx: click.Context, token: str | None) -> Any:
+    from .. import AsyncClient
+
+    return AsyncClient(api_key=token, route="router")
+
+
+def _run(call: Any) -> Any:
+    runner = LoopRunner()
+    try:
+        return runner.run(call)
+    except HFInferenceError as exc:
+        raise click.ClickException(describe_error(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        raise SystemExit(130) from None
+    finally:
+        runner.close()
+
+
+async def _catalogue(client: Any, refresh: bool) -> list[Any]:
+    async with client:
+        return list(await client.models(refresh=refresh))
+
+
+def _matches(model: Any, task: str | None, search: str | None) -> bool:
+    if search and search.lower() not in model.id.lower():
+        return False
+    if task is None:
+        return True
+    modality = CHAT_TASKS[task]
+    if modality is None:
+        return True
+    architecture = model.raw.get("architecture") if isinstance(model.raw, dict) else None
+    inputs = architecture.get("input_modalities") if isinstance(architecture, dict) else None
+    return isinstance(inputs, list) and modality in inputs
+
+
+def _price(offer: Any) -> str:
+    if offer.input_price is None and offer.output_price is None:
+        return "-"
+    return f"${_number(offer.input_price)}/{_number(offer.output_price)}"
+
+
+def _number(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
+def _cheapest(model: Any) -> Any:
+    live = [o for o in model.providers if o.status in (None, "live")] or list(model.providers)
+    priced = [o for o in live if o.input_price is not None and o.output_price is not None]
+    if not priced:
+        return live[0] if live else None
+    return min(priced, key=lambda o: (o.input_price + o.output_price, o.provider))
+
+
+def _context(model: Any) -> str:
+    lengths = [o.context_length for o in model.providers if o.context_length]
+    return f"{max(lengths) // 1000}k" if lengths else "-"
+
+
+def offer_dict(offer: Any) -> dict[str, Any]:
+    """One provider's offer as JSON-ready values."""
+    names = (
+        "provider",
+        "status",
+        "context_length",
+        "input_price",
+        "output_price",
+        "supports_tools",
+        "supports_structured_output",
+    )
+    return {name: getattr(offer, name) for name in names}
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+@click.group(invoke_without_command=True, epilog=None)
+@click.option(
+    "--task",
+    type=click.Choice(sorted(CHAT_TASKS)),
+    default=None,
+    help="Only models for this task (image-text-to-text: those that read images).",
+)
+@click.option("--search", default=None, help="Only models whose id contains this.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, with every provider.")
+@click.option("--refresh", is_flag=True, help="Ask the router again (the list is cached).")
+@click.option("--token", "--api-key", "token", default=None, help="Token (else HF_TOKEN).")
+@click.pass_context
+def models(
+    ctx: click.Context,
+    task: str | None,
+    search: str | None,
+    as_json: bool,
+    refresh: bool,
+    token: str | None,
+) -> None:
+    """The models `hfinfer chat` can use: the router's catalogue, with each model's
+    providers, longest context and cheapest price (USD per million input/output tokens).
+
+    \b
+    Examples:
+      hfinfer models --search qwen
+      hfinfer models --task image-text-to-text --json | jq '.[].id'
+      hfinfer models info meta-llama/Llama-3.1-8B-Instruct
+      hfinfer models default Qwen/Qwen2.5-72B-Instruct
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"token": token}
+        return
+    catalogue = _run(_catalogue(_client(ctx, token), refresh))
+    chosen = [m for m in catalogue if _matches(m, task, search)]
+    if as_json:
+        data = [
+            {"id": m.id, "owned_by": m.owned_by, "providers": [offer_dict(o) for o in m.providers]}
+            for m in chosen
+        ]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    if not chosen:
+        click.echo("no model matches", err=True)
+        return
+    rows = [["MODEL", "PROVIDERS", "CONTEXT", "PRICE $/M in/out (cheapest)"]]
+    for model in chosen:
+        cheapest = _cheapest(model)
+        price = "-" if cheapest is None else f"{_price(cheapest)} ({cheapest.provider})"
+        rows.append([model.id, str(len(model.providers)), _context(model), price])
+    click.echo(_table(rows))
+
+
+@models.command("info")
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_context
+def info(ctx: click.Context, model: str, as_json: bool) -> None:
+    """What the Hub and the router say of MODEL: its task, whether it is gated, who
+    serves it (status, price, context length), and where its prompt format comes from.
+
+    \b
+    Example:
+      hfinfer models info Qwen/Qwen2.5-7B-Instruct
+    """
+    token = (ctx.obj or {}).get("token")
+    details = _run(_model_details(_client(ctx, token), model))
+    if as_json:
+        click.echo(json.dumps(details, ensure_ascii=False, indent=2))
+        return
+    click.echo(format_details(details))
+
+
+async def _model_details(client: Any, model: str) -> dict[str, Any]:
+    async with client:
+        hub = await client.model_info(model)
+        try:
+            catalogue = await client.models()
+        except HFInferenceError:
+            catalogue = []
+        try:
+            template: str | None = (await client.render_prompt(model, "Hi")).source
+        except HFInferenceError:
+            template = None
+    offers = {o.provider: o for m in catalogue if m.id == model for o in m.providers}
+    mapping = hub.get("inferenceProviderMapping") or {}
+    if isinstance(mapping, list):  # the Hub sends a list when asked with expand[]
+        mapping = {item.get("provider"): item for item in mapping if isinstance(item, dict)}
+    providers = []
+    for name in sorted(set(mapping) | set(offers)):
+        found = mapping.get(name)
+        entry: dict[str, Any] = found if isinstance(found, dict) else {}
+        offer = offers.get(name)
+        providers.append(
+            {
+                "provider": name,
+                "status": (offer.status if offer else None) or entry.get("status"),
+                "task": entry.get("task"),
+                "provider_id": entry.get("providerId"),
+                **({k: v for k, v in offer_dict(offer).items() if k not in ("provider", "status")}
+                   if offer else {}),
+            }
+        )  # fmt: skip
+    return {
+        "id": hub.get("id") or model,
+        "task": hub.get("pipeline_tag"),
+        "gated": hub.get("gated", False),
+        "template_source": template,
+        "providers": providers,
+    }
+
+
+def format_details(details: dict[str, Any]) -> str:
+    """``hfinfer models info``'s text: a few lines and a table of providers."""
+    gated = details["gated"]
+    lines = [
+        details["id"],
+        f"  task:      {details['task'] or 'unknown'}",
+        f"  gated:     {'no' if not gated else ('yes (' + str(gated) + ')')}",
+        f"  template:  {details['template_source'] or 'unknown'}",
+    ]
+    providers = details["providers"]
+    if not providers:
+        lines.append("  providers: none serve it now")
+        return "\n".join(lines)
+    rows = [["  PROVIDER", "STATUS", "TASK", "CONTEXT", "PRICE $/M in/out"]]
+    for p in providers:
+        price = "-"
+        if p.get("input_price") is not None or p.get("output_price") is not None:
+            price = f"${_number(p.get('input_price'))}/{_number(p.get('output_price'))}"
+        context = str(p["context_length"]) if p.get("context_length") else "-"
+        rows.append(["  " + p["provider"], p["status"] or "-", p["task"] or "-", context, price])
+    return "\n".join([*lines, "", _table(rows)])
+
+
+@models.command("default")
+@click.argument("model", required=False)
+@click.option("--clear", is_flag=True, help="Forget the saved default.")
+def default(model: str | None, clear: bool) -> None:
+    """Show the default model, or save MODEL as the default for `hfinfer chat`.
+
+    HFINFER_MODEL, when set, wins over the saved default; -m wins over both.
+
+    \b
+    Examples:
+      hfinfer models default Qwen/Qwen2.5-72B-Instruct
+      hfinfer models default
+    """
+    import os
+
+    if clear:
+        save_default_model(None)
+        click.echo("the saved default is forgotten", err=True)
+        return
+    if model:
+        save_default_model(model)
+        click.echo(f"default model: {model} (saved in {default_model_file()})", err=True)
+        return
+    from_env = os.environ.get("HFINFER_MODEL", "").strip()
+    if from_env:
+        click.echo(from_env)
+        click.echo("(from HFINFER_MODEL)", err=True)
+        return
+    saved = saved_default_model()
+    if saved:
+        click.echo(saved)
+        return
+    from .. import HuggingFaceRouter
+
+    click.echo(HuggingFaceRouter.default_model)
+    click.echo("(the router's default; none saved)", err=True)
