@@ -9,7 +9,7 @@ import pytest
 
 from hfinfer.errors import InvalidRequestError, ResponseError, StreamError
 from hfinfer.protocol.openai_chat import (
-    ChatStream,
+    ChatChunkDecoder,
     ToolCallAssembler,
     build_chat_request,
     decode_completion,
@@ -33,9 +33,9 @@ RESPONSE_FORMAT = "InferenceClientVCRTest.test_chat_completion_with_response_for
 MESSAGES = [{"role": "user", "content": "Hi"}]
 
 
-def run(body: bytes, cut: int | None = None) -> tuple[list[Any], ChatStream]:
+def run(body: bytes, cut: int | None = None) -> tuple[list[Any], ChatChunkDecoder]:
     """Parse a recorded stream body, ``cut`` bytes at a time (all at once by default)."""
-    parser, state, out = SSEParser(), ChatStream(), []
+    parser, state, out = SSEParser(), ChatChunkDecoder(), []
     step = cut or len(body)
     for start in range(0, len(body), step):
         out.extend(state.feed(parser.feed(body[start : start + step])))

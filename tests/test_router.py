@@ -20,7 +20,7 @@ from hfinfer.errors import (
     StreamError,
     ValidationError,
 )
-from hfinfer.protocol.provider_images import split_model
+from hfinfer.protocol.routing import split_model
 from hfinfer.providers.hf_router import HuggingFaceRouter
 from hfinfer.types import FinishReason, ImageResponse, Reasoning, ToolCalls, Usage
 from hfserver import PNG_1PX, Reply, json_reply, load_cassette, running_in_thread

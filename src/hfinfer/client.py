@@ -24,13 +24,16 @@ an async iterator of the stream vocabulary (``str``, ``Reasoning``,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .config import router_url as resolve_router_url
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, ModelNotSupportedError
+from .http.session import Exchange
+from .protocol.routing import POLICIES, split_model
 from .providers.hf_router import HuggingFaceRouter
 from .types import (
     Chunk,
@@ -38,10 +41,15 @@ from .types import (
     ImageResponse,
     Messages,
     Reasoning,
+    RenderedPrompt,
+    RouterModel,
     ToolCall,
     ToolCalls,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from .providers.hf_inference import HuggingFaceInference
 
 __all__ = ["AsyncClient", "ChatResponse", "ChatStream", "chat", "choose_route"]
 
@@ -50,13 +58,16 @@ Route = Literal["auto", "router", "tgi"]
 
 @dataclass
 class ChatResponse:
-    """A whole answer, assembled from the stream.
+    """A whole answer, assembled from the stream, and what a log needs of its call.
 
     ``text`` is the answer, ``reasoning`` the model's reasoning (kept apart),
     ``tool_calls`` the complete tool calls, ``finish_reason`` OpenAI's word
     (``"stop"``, ``"length"``, ``"tool_calls"``...), ``images`` any generated
-    images, ``route`` which route answered (``"router"`` or ``"tgi"``).
-    ``str(response)`` is the text.
+    images. Of the call: ``model``, ``messages`` and ``options`` (the
+    request's), ``route`` (``"router"`` or ``"tgi"``), ``provider`` (who
+    answered, when known), ``request_id`` (the answer's ``x-request-id``),
+    ``time_to_first_token`` and ``duration`` in seconds (``None`` until known).
+    ``str(response)`` is the text; :meth:`to_dict` is JSON-ready.
     """
 
     model: str
@@ -67,6 +78,12 @@ class ChatResponse:
     usage: Usage | None = None
     finish_reason: str | None = None
     images: list[ImageResponse] = field(default_factory=list)
+    messages: Messages = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    provider: str | None = None
+    request_id: str | None = None
+    time_to_first_token: float | None = None
+    duration: float | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -86,6 +103,43 @@ class ChatResponse:
         elif isinstance(chunk, ImageResponse):
             self.images.append(chunk)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The response as plain JSON-ready values (images as their URLs)."""
+        usage = self.usage
+        return {
+            "model": self.model,
+            "route": self.route,
+            "provider": self.provider,
+            "request_id": self.request_id,
+            "text": self.text,
+            "reasoning": self.reasoning or None,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "finish_reason": self.finish_reason,
+            "usage": None
+            if usage is None
+            else {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+            "images": [url for image in self.images for url in image.images],
+            "messages": _json_ready(self.messages),
+            "options": _json_ready(self.options),
+            "time_to_first_token": self.time_to_first_token,
+            "duration": self.duration,
+        }
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` with anything JSON cannot hold turned into its ``str``."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
 
 class ChatStream:
     """The chunks of a streamed answer; iterate it once.
@@ -95,9 +149,16 @@ class ChatStream:
     read so far; :meth:`collect` reads the rest and returns it.
     """
 
-    def __init__(self, chunks: AsyncIterator[Chunk], response: ChatResponse) -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterator[Chunk],
+        response: ChatResponse,
+        exchange: Exchange | None = None,
+    ) -> None:
         self._chunks = chunks
         self._first: list[Chunk] = []
+        self._exchange = exchange
+        self._started = time.perf_counter()
         self.response = response
 
     async def start(self) -> None:
@@ -105,14 +166,34 @@ class ChatStream:
         raises here, as OpenAI's client does, rather than at the first iteration."""
         with contextlib.suppress(StopAsyncIteration):  # an empty stream: nothing to hold
             self._first.append(await self._chunks.__anext__())
+        exchange = self._exchange
+        if exchange is not None:  # the headers are in: the ids are known already
+            self.response.request_id = exchange.request_id
+            self.response.provider = exchange.provider or self.response.provider
 
     def __aiter__(self) -> ChatStream:
         return self
 
     async def __anext__(self) -> Chunk:
-        chunk = self._first.pop() if self._first else await self._chunks.__anext__()
-        self.response.add(chunk)
+        try:
+            chunk = self._first.pop() if self._first else await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self._finish()
+            raise
+        response = self.response
+        if response.time_to_first_token is None and isinstance(chunk, (str, Reasoning)):
+            response.time_to_first_token = time.perf_counter() - self._started
+        response.add(chunk)
         return chunk
+
+    def _finish(self) -> None:
+        """Note what the answer's headers said and how long the call took."""
+        response, exchange = self.response, self._exchange
+        if response.duration is None:
+            response.duration = time.perf_counter() - self._started
+        if exchange is not None:
+            response.request_id = exchange.request_id or response.request_id
+            response.provider = exchange.provider or response.provider
 
     async def collect(self) -> ChatResponse:
         """Read the stream to its end; the whole response."""
@@ -122,6 +203,7 @@ class ChatStream:
 
     async def aclose(self) -> None:
         """Stop reading and close the connection (safe to call twice)."""
+        self._finish()
         aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
@@ -176,19 +258,24 @@ class AsyncClient:
             choose_route(api_base, self.router_url) if route == "auto" else route
         )
         options: dict[str, Any] = {"api_key": api_key, "proxy": proxy, "max_retries": max_retries}
+        self._options = options
         self._provider: Any
         if self.route == "router":
             self._provider = HuggingFaceRouter(api_base=api_base or self.router_url, **options)
         else:
-            from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used
-
-            self._provider = HuggingFaceInference(api_base=api_base, **options)
+            self._provider = _text_generation(api_base, options)
+        #: The text-generation provider render_prompt() asks (the chat provider on "tgi").
+        self._prompter: HuggingFaceInference | None = (
+            None if self.route == "router" else self._provider
+        )
+        self._opened = False
 
     def __repr__(self) -> str:
         return f"AsyncClient(route={self.route!r}, provider={self._provider!r})"
 
     async def __aenter__(self) -> AsyncClient:
         await self._provider.__aenter__()
+        self._opened = True
         return self
 
     async def __aexit__(
@@ -201,7 +288,10 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close the connection pool (when the client was opened with ``async with``)."""
+        self._opened = False
         await self._provider.aclose()
+        if self._prompter is not None and self._prompter is not self._provider:
+            await self._prompter.aclose()
 
     @overload
     async def chat(
@@ -226,8 +316,18 @@ class AsyncClient:
         """
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
-        chunks = self._provider.create_async_generator(model, messages, stream=stream, **kwargs)
-        result = ChatStream(chunks, ChatResponse(model=model, route=self.route))
+        exchange = Exchange()
+        response = ChatResponse(
+            model=model,
+            route=self.route,
+            messages=list(messages),
+            options={"stream": stream, **kwargs},
+            provider=self._asked_provider(model, kwargs.get("provider")),
+        )
+        chunks = self._provider.create_async_generator(
+            model, messages, stream=stream, _exchange=exchange, **kwargs
+        )
+        result = ChatStream(chunks, response, exchange)
         if not stream:
             async with result:
                 return await result.collect()
@@ -237,6 +337,93 @@ class AsyncClient:
             await result.aclose()
             raise
         return result
+
+    def _asked_provider(self, model: str, provider: Any) -> str | None:
+        """The provider a router call named (not a policy): who answers, unless told otherwise."""
+        if self.route != "router":
+            return None
+        choice = provider if isinstance(provider, str) else split_model(model or "")[1]
+        return choice if choice and choice not in POLICIES else None
+
+    async def image(
+        self,
+        model: str | None,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        aspect_ratio: str | None = None,
+        seed: int | None = None,
+        negative_prompt: str | None = None,
+        steps: int | None = None,
+        **options: Any,
+    ) -> ImageResponse:
+        """An image of ``prompt`` from ``model`` (``None``: the default image model).
+
+        Through the router, the Hub's provider mapping picks who draws it
+        (``provider=`` names one); on the ``"tgi"`` route, the text-to-image
+        task at ``api_base``. ``steps`` is ``num_inference_steps``; other
+        keywords (``guidance_scale``, ``extra_body``...) go to the provider.
+        The seed used, when known, is in ``.options["seed"]``.
+        """
+        if provider is not None:
+            options["provider"] = provider
+        for name, value in (("negative_prompt", negative_prompt), ("num_inference_steps", steps)):
+            if value is not None:
+                options[name] = value
+        chunks = self._provider.create_async_generator(
+            model or self._provider.default_image_model,
+            [{"role": "user", "content": prompt}],
+            prompt=prompt,
+            seed=seed,
+            width=width,
+            height=height,
+            aspect_ratio=aspect_ratio,
+            **options,
+        )
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                if isinstance(chunk, ImageResponse):
+                    return chunk
+        raise ModelNotSupportedError(
+            f"{model} answered with text, not an image: use chat()", model=model
+        )
+
+    async def models(self, *, refresh: bool = False) -> list[RouterModel]:
+        """The router's catalogue (``GET {router}/v1/models``): each model served now,
+        with its providers, prices and context lengths. Cached ten minutes (memory
+        and disk); ``refresh=True`` asks again. Raises when the router cannot answer."""
+        entries = await HuggingFaceRouter.router_models.fetch(
+            api_base=self.router_url,
+            api_key=self._options["api_key"],
+            proxy=self._options["proxy"],
+            refresh=refresh,
+            strict=True,
+        )
+        return [RouterModel.from_entry(e) for e in entries if isinstance(e.get("id"), str)]
+
+    async def render_prompt(
+        self, model: str, messages: Messages | str, **options: Any
+    ) -> RenderedPrompt:
+        """The exact prompt the text-generation route would send for ``messages``
+        (the model's chat template, else its family's format), and what built it.
+        Options: ``action="continue"`` (end inside the last message), ``tools``."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        if self._prompter is None:
+            self._prompter = _text_generation(self.api_base if self.route == "tgi" else None,
+                                              self._options)  # fmt: skip
+            if self._opened:
+                await self._prompter.__aenter__()
+        built = await self._prompter.render_prompt(model, messages, **options)
+        return RenderedPrompt(built.text, built.source)
+
+
+def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:
+    from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used
+
+    return HuggingFaceInference(api_base=api_base, **options)
 
 
 @overload

@@ -3,6 +3,32 @@
 Every failure a user can cause or meet surfaces as a subclass of
 :class:`HFInferenceError`. Messages say what happened and what to do; they
 never contain the token. Imports nothing from the rest of the package.
+
+::
+
+    HFInferenceError
+    ├── InvalidRequestError (ValueError)    the arguments cannot make a request
+    ├── TemplateError                       a chat template failed
+    ├── OfflineCacheMiss                    HF_HUB_OFFLINE and nothing cached
+    ├── ModelNotFoundError *                404, or no such model on the Hub
+    ├── ModelNotSupportedError *            the model's task is not served here
+    ├── TimeoutError (builtins.TimeoutError), alias APITimeoutError
+    ├── ConnectionError (builtins.ConnectionError), alias APIConnectionError
+    │   └── CertificateError                TLS refused: not retried
+    └── ResponseError *                     the server answered with an error
+        ├── AuthenticationError (MissingAuthError)   401, 403
+        ├── PaymentRequiredError            402
+        ├── RateLimitError                  429 (retry_after)
+        ├── ValidationError (ValueError)    400, 413, 422
+        ├── EndpointGoneError               410
+        ├── ServerError                     5xx
+        │   └── ModelLoadingError           503 with estimated_time
+        ├── HtmlResponseError               an HTML page instead of the API
+        └── StreamError                     a stream broke (partial_text)
+
+``*``: born of an HTTP answer, so it carries ``status``, ``url`` and
+``request_id`` (``None`` when no answer was involved). :data:`STATUS_ERRORS`
+is the one table from a status to its class.
 """
 
 from __future__ import annotations
@@ -14,6 +40,9 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "STATUS_ERRORS",
+    "APIConnectionError",
+    "APITimeoutError",
     "AuthenticationError",
     "CertificateError",
     "ConnectionError",
@@ -25,6 +54,7 @@ __all__ = [
     "ModelLoadingError",
     "ModelNotFoundError",
     "ModelNotSupportedError",
+    "OfflineCacheMiss",
     "PaymentRequiredError",
     "RateLimitError",
     "ResponseError",
@@ -52,21 +82,48 @@ class TemplateError(HFInferenceError):
     """A chat template failed to compile or raised while rendering."""
 
 
-class ModelNotFoundError(HFInferenceError):
+class OfflineCacheMiss(HFInferenceError):
+    """``HF_HUB_OFFLINE`` is set and the answer is not in the cache."""
+
+
+class _HttpBorn(HFInferenceError):
+    """An error that may come from an HTTP answer: ``status``, ``url`` and
+    ``request_id`` (the ``x-request-id`` header) say which one, else ``None``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        url: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+        self.request_id = request_id
+
+
+class ModelNotFoundError(_HttpBorn):
     """The model id does not exist on the Hub, or the inference base does not serve it."""
 
-    def __init__(self, message: str, *, model: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, model: str | None = None, **answer: Any) -> None:
+        super().__init__(message, **answer)
         self.model = model
 
 
-class ModelNotSupportedError(HFInferenceError):
+class ModelNotSupportedError(_HttpBorn):
     """The model exists but this provider cannot run its task (its ``pipeline_tag``)."""
 
     def __init__(
-        self, message: str, *, model: str | None = None, pipeline_tag: str | None = None
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        pipeline_tag: str | None = None,
+        **answer: Any,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, **answer)
         self.model = model
         self.pipeline_tag = pipeline_tag
 
@@ -87,8 +144,16 @@ class TimeoutError(HFInferenceError, builtins.TimeoutError):
         self.partial_text = partial_text
 
 
+#: The name that does not shadow the builtin under ``from hfinfer import *`` (openai's).
+APITimeoutError = TimeoutError
+
+
 class ConnectionError(HFInferenceError, builtins.ConnectionError):
     """The server could not be reached, or the connection broke before an answer."""
+
+
+#: The name that does not shadow the builtin under ``from hfinfer import *`` (openai's).
+APIConnectionError = ConnectionError
 
 
 class CertificateError(ConnectionError):
@@ -96,7 +161,7 @@ class CertificateError(ConnectionError):
     since it will fail the same way again."""
 
 
-class ResponseError(HFInferenceError):
+class ResponseError(_HttpBorn):
     """The server answered with an error.
 
     Attributes: ``status`` (HTTP status, or ``None`` for an error event inside
@@ -115,12 +180,9 @@ class ResponseError(HFInferenceError):
         request_id: str | None = None,
         url: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status, url=url, request_id=request_id)
         self.error_type = error_type
         self.body = body[:BODY_EXCERPT_CHARS]
-        self.request_id = request_id
-        self.url = url
 
 
 class AuthenticationError(ResponseError):
@@ -259,6 +321,46 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+#: The one table from an HTTP status to its error class (5xx: :class:`ServerError`;
+#: :func:`error_from_response` refines 403 "too large", 410 and a loading 503).
+STATUS_ERRORS: dict[int, type[HFInferenceError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: AuthenticationError,
+    404: ModelNotFoundError,
+    410: EndpointGoneError,
+    413: ValidationError,
+    422: ValidationError,
+    429: RateLimitError,
+}
+
+#: What to do, per class, after the server's own words.
+_ADVICE: dict[type[HFInferenceError], str] = {
+    AuthenticationError: ". A valid token with access to this model is needed: pass "
+    "api_key=..., set HF_TOKEN, or run `hf auth login`; for a gated model, accept its terms "
+    "on the Hub first.",
+    PaymentRequiredError: ". The account's inference credits are used up; this is not a rate "
+    "limit and waiting will not help.",
+    EndpointGoneError: f". The serverless host {OLD_SERVERLESS_HOST} is retired; use "
+    f"api_base={ROUTER_HF_INFERENCE!r} (hfinfer's default).",
+    RateLimitError: ". Rate limited: wait and retry, or use a token with a higher limit.",
+}
+
+
+def error_class(status: int, message: str = "", data: Mapping[str, Any] | None = None) -> type:
+    """The class :func:`error_from_response` raises for ``status`` and the server's words."""
+    if status == 403 and "too large" in message.lower():
+        return ResponseError
+    if status == 410 or (status not in (401, 402, 403, 404) and OLD_SERVERLESS_HOST in message):
+        return EndpointGoneError
+    if status == 503 and "estimated_time" in (data or {}):
+        return ModelLoadingError
+    if status in STATUS_ERRORS:
+        return STATUS_ERRORS[status]
+    return ServerError if status >= 500 else ResponseError
+
+
 def error_from_response(
     status: int,
     body: bytes,
@@ -268,83 +370,64 @@ def error_from_response(
     url: str | None = None,
     model: str | None = None,
 ) -> HFInferenceError:
-    """Map one HTTP error answer onto the error tree (the one status table)."""
+    """Map one HTTP error answer onto the error tree (through :data:`STATUS_ERRORS`)."""
     headers = headers or {}
     request_id = headers.get("x-request-id") or headers.get("X-Request-Id")
     where = f" from {url}" if url else ""
+    text = body.decode("utf-8", errors="replace")
     if looks_like_html(body, content_type):
         return HtmlResponseError(
             f"HTTP {status}{where}: got an HTML page instead of an API answer. A proxy, "
             "captive portal or firewall probably answered; check the base URL and proxy settings.",
             status=status,
-            body=body.decode("utf-8", errors="replace"),
+            body=text,
             request_id=request_id,
             url=url,
         )
     message, error_type, data = parse_error_body(body, content_type)
-    common: dict[str, Any] = {
-        "status": status,
-        "error_type": error_type,
-        "body": body.decode("utf-8", errors="replace"),
-        "request_id": request_id,
-        "url": url,
-    }
+    answer: dict[str, Any] = {"status": status, "request_id": request_id, "url": url}
+    common: dict[str, Any] = {**answer, "error_type": error_type, "body": text}
     server_says = f": {message}" if message else ""
-    if status in (401, 403):
-        if "too large" in message.lower():
-            return ResponseError(
-                f"HTTP {status}{where}{server_says}. This model cannot be served by this "
-                "endpoint; pick a smaller model or a dedicated endpoint.",
-                **common,
-            )
-        return AuthenticationError(
-            f"HTTP {status}{where}{server_says}. A valid token with access to this model is "
-            "needed: pass api_key=..., set HF_TOKEN, or run `hf auth login`; for a gated "
-            "model, accept its terms on the Hub first.",
-            **common,
-        )
-    if status == 402:
-        return PaymentRequiredError(
-            f"HTTP 402{where}{server_says}. The account's inference credits are used up; "
-            "this is not a rate limit and waiting will not help.",
-            **common,
-        )
-    if status == 404:
-        name = model or "the model"
+    kind = error_class(status, message, data)
+    if kind is ModelNotFoundError:
         return ModelNotFoundError(
-            f"{name} was not found{where}{server_says}. Check the model id "
+            f"{model or 'the model'} was not found{where}{server_says}. Check the model id "
             "(it is case-sensitive, in the form owner/name).",
             model=model,
+            **answer,
         )
-    if status == 410 or OLD_SERVERLESS_HOST in message:
-        return EndpointGoneError(
-            f"HTTP {status}{where}{server_says}. The serverless host {OLD_SERVERLESS_HOST} "
-            f"is retired; use api_base={ROUTER_HF_INFERENCE!r} (hfinfer's default).",
+    if kind is RateLimitError:
+        common["retry_after"] = parse_retry_after(headers)
+    if kind is ModelLoadingError:
+        return _loading(data, f"HTTP 503{where}{server_says}", common)
+    if kind is ResponseError and status == 403:
+        return ResponseError(
+            f"HTTP {status}{where}{server_says}. This model cannot be served by this "
+            "endpoint; pick a smaller model or a dedicated endpoint.",
             **common,
         )
-    if status == 429:
-        return RateLimitError(
-            f"HTTP 429{where}{server_says}. Rate limited: wait and retry, or use a token "
-            "with a higher limit.",
-            retry_after=parse_retry_after(headers),
-            **common,
-        )
-    if status in (400, 413, 422):
+    if kind is ValidationError:
         return ValidationError(
             f"HTTP {status}{where}: the server rejected the input{server_says}", **common
         )
-    if status == 503 and "estimated_time" in data:
-        try:
-            estimate = float(data["estimated_time"])
-        except (TypeError, ValueError):
-            estimate = None
-        return ModelLoadingError(
-            f"HTTP 503{where}{server_says}. The model is loading"
-            + (f" (about {estimate:.0f} s)" if estimate is not None else "")
-            + "; retry shortly.",
-            estimated_time=estimate,
-            **common,
-        )
-    if status >= 500:
+    if kind is ServerError:
         return ServerError(f"HTTP {status}{where}: server error{server_says}", **common)
-    return ResponseError(f"HTTP {status}{where}{server_says}", **common)
+    error: HFInferenceError = kind(
+        f"HTTP {status}{where}{server_says}{_ADVICE.get(kind, '')}", **common
+    )
+    return error
+
+
+def _loading(data: Mapping[str, Any], said: str, common: dict[str, Any]) -> ModelLoadingError:
+    try:
+        estimate: float | None = float(data["estimated_time"])
+    except (TypeError, ValueError):
+        estimate = None
+    return ModelLoadingError(
+        said
+        + ". The model is loading"
+        + (f" (about {estimate:.0f} s)" if estimate is not None else "")
+        + "; retry shortly.",
+        estimated_time=estimate,
+        **common,
+    )

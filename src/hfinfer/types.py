@@ -21,7 +21,10 @@ __all__ = [
     "ImageResponse",
     "Message",
     "Messages",
+    "ProviderOffer",
     "Reasoning",
+    "RenderedPrompt",
+    "RouterModel",
     "ToolCall",
     "ToolCalls",
     "Usage",
@@ -202,3 +205,80 @@ def decode_data_url(url: str) -> tuple[bytes, str]:
 
 
 Chunk = str | FinishReason | Usage | Reasoning | ToolCalls | ImageResponse
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOffer:
+    """One provider serving a router model: ``status`` (``"live"``...), the
+    ``context_length``, prices in USD per million tokens, and what it supports."""
+
+    provider: str
+    status: str | None = None
+    context_length: int | None = None
+    input_price: float | None = None
+    output_price: float | None = None
+    supports_tools: bool | None = None
+    supports_structured_output: bool | None = None
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> ProviderOffer:
+        """Read one item of a ``/v1/models`` entry's ``providers`` list."""
+        pricing = entry.get("pricing")
+        pricing = pricing if isinstance(pricing, dict) else {}
+        return cls(
+            provider=str(entry.get("provider", "")),
+            status=_typed(entry.get("status"), str),
+            context_length=_typed(entry.get("context_length"), int),
+            input_price=_price(pricing.get("input")),
+            output_price=_price(pricing.get("output")),
+            supports_tools=_typed(entry.get("supports_tools"), bool),
+            supports_structured_output=_typed(entry.get("supports_structured_output"), bool),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RouterModel:
+    """One model of the router's ``/v1/models`` catalogue, with its providers;
+    ``raw`` is the entry as the router sent it."""
+
+    id: str
+    owned_by: str | None = None
+    providers: tuple[ProviderOffer, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any]) -> RouterModel:
+        """Read one entry of ``GET /v1/models``'s ``data`` list."""
+        offers = entry.get("providers")
+        offers = offers if isinstance(offers, list) else []
+        return cls(
+            id=str(entry.get("id", "")),
+            owned_by=_typed(entry.get("owned_by"), str),
+            providers=tuple(ProviderOffer.from_entry(o) for o in offers if isinstance(o, dict)),
+            raw=entry,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    """The exact prompt the text-generation route sends, and what built it
+    (``source``: the model's chat template, a prompt family, or the generic format)."""
+
+    text: str
+    source: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _typed(value: Any, kind: type) -> Any:
+    # bool is an int: a count must not be read from True, nor a flag from 1.
+    if kind is int and isinstance(value, bool):
+        return None
+    return value if isinstance(value, kind) else None
+
+
+def _price(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -23,21 +23,24 @@ import orjson
 from .._version import __version__
 from ..config import ClientSettings
 from ..errors import (
-    CertificateError,
-    ConnectionError,
     HFInferenceError,
     HtmlResponseError,
     InvalidRequestError,
     ModelLoadingError,
     ResponseError,
-    StreamError,
-    TimeoutError,
     error_from_response,
     looks_like_html,
 )
+from .errors import Where, transport_errors
 from .retry import RetryPolicy
 
-__all__ = ["HttpClient", "redact_headers"]
+__all__ = ["Exchange", "Expect", "HttpClient", "Response", "borrow_client", "redact_headers"]
+
+#: The answer a provider holds while reading it (aiohttp's, named here so that
+#: no module above ``http/`` imports aiohttp).
+Response = aiohttp.ClientResponse
+#: What :meth:`HttpClient.open` checks of a successful answer before handing it over.
+Expect = Literal["json", "event-stream", "image"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,26 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy safe to log: credentials replaced by ``***``."""
     secret = {"authorization", "proxy-authorization", "cookie", "x-api-key"}
     return {k: ("***" if k.lower() in secret else v) for k, v in headers.items()}
+
+
+class Exchange:
+    """What one call learned from the answer's headers, for its response's log:
+    the request id, the provider that answered (router) and the status."""
+
+    __slots__ = ("provider", "request_id", "status", "url")
+
+    def __init__(self) -> None:
+        self.request_id: str | None = None
+        self.provider: str | None = None
+        self.status: int | None = None
+        self.url: str | None = None
+
+    def record(self, response: aiohttp.ClientResponse) -> None:
+        headers = response.headers
+        self.request_id = headers.get("x-request-id") or self.request_id
+        self.provider = headers.get("x-inference-provider") or self.provider
+        self.status = response.status
+        self.url = str(response.url)
 
 
 class HttpClient:
@@ -168,13 +191,19 @@ class HttpClient:
         stream: bool = False,
         model: str | None = None,
         retry: RetryPolicy | None = None,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        exchange: Exchange | None = None,
+        expect: Expect | None = None,
+    ) -> AsyncIterator[Response]:
         """Send a request and yield its successful response (status < 400).
 
         Retries per the policy; an error answer raises the matching hfinfer
         error. With ``stream=True`` the read limit switches from the first-byte
         timeout to the stream-gap timeout once headers arrive. The response is
         closed on exit, freeing its connection even when abandoned mid-body.
+        ``exchange``, when given, records the answer's request id and provider.
+        ``expect`` checks the answer is what was asked for: ``"json"`` or
+        ``"event-stream"`` refuse an HTML page (a stream's server may still answer
+        JSON), ``"image"`` also anything that is not an image.
         """
         policy = retry or self.retry
         body = orjson.dumps(json) if json is not None else None
@@ -201,7 +230,11 @@ class HttpClient:
                 logger.info("retrying %s %s in %.2fs after: %s", method, url, delay, error)
                 await asyncio.sleep(delay)
                 attempt += 1
+        if exchange is not None:
+            exchange.record(response)
         try:
+            if expect is not None:
+                await self._check(response, expect)
             if stream:
                 self._switch_to_stream_gap(response)
             yield response
@@ -224,44 +257,12 @@ class HttpClient:
         timeouts = self.settings.timeouts
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, redact_headers(headers))
-        unchained: HFInferenceError | None = None
-        try:
+        guard = transport_errors(Where(url, "send", timeouts))
+        with guard:
             response = await self.session().request(
                 method, url, data=body, params=params, headers=headers, proxy=self._http_proxy(url)
             )
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise TimeoutError(
-                f"Could not connect to {url} within {timeouts.connect} s (connect timeout).",
-                phase="connect",
-                seconds=timeouts.connect,
-            ) from exc
-        except (aiohttp.SocketTimeoutError, asyncio.TimeoutError) as exc:
-            raise TimeoutError(
-                f"{url} sent no answer within {timeouts.first_byte} s (first-byte timeout). "
-                "A cold model can take minutes; raise timeout= if needed.",
-                phase="first_byte",
-                seconds=timeouts.first_byte,
-            ) from exc
-        except aiohttp.ClientProxyConnectionError as exc:  # before its base class below
-            raise ConnectionError(f"Could not connect through the proxy: {exc}") from exc
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError) as exc:
-            raise CertificateError(
-                f"The TLS handshake with {url} failed: {exc.os_error or exc}. The server's "
-                "certificate is not trusted (a proxy that inspects TLS needs its CA in "
-                "SSL_CERT_FILE)."
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectionError(f"Could not connect to {url}: {exc.os_error or exc}") from exc
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            raise ConnectionError(f"The connection to {url} broke before an answer: {exc}") from exc
-        except aiohttp.ClientResponseError as exc:
-            unchained = _response_failure(exc, url)
-        except aiohttp.ClientError as exc:
-            raise ConnectionError(f"Request to {url} failed: {exc}") from exc
-        if unchained is not None:
-            # Raised outside the handler, so not even as __context__: aiohttp's
-            # exception holds the request's headers, the token among them.
-            raise unchained
+        guard.raise_kept()  # outside the block: aiohttp's exception holds the token
         if response.status < 400:
             return response
         try:
@@ -276,6 +277,19 @@ class HttpClient:
             url=str(response.url),
             model=model,
         )
+
+    async def _check(self, response: Response, expect: Expect) -> None:
+        html_guard(response)
+        content_type = response.headers.get("content-type", "")
+        if expect == "image" and not content_type.startswith("image/"):
+            body = await self.read_body(response)
+            raise ResponseError(
+                f"{response.url} answered {content_type or 'without a content type'} instead "
+                f"of an image: {body[:200]!r}",
+                status=response.status,
+                body=body.decode("utf-8", errors="replace"),
+                url=str(response.url),
+            )
 
     @staticmethod
     async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
@@ -299,25 +313,25 @@ class HttpClient:
         if restart is not None and getattr(protocol, "_read_timeout_handle", None) is not None:
             restart()
 
-    async def read_body(self, response: aiohttp.ClientResponse) -> bytes:
+    async def read_body(self, response: Response) -> bytes:
         """The whole body of a non-streamed answer, bounded by the total timeout."""
-        total = self.settings.timeouts.total
-        try:
-            return await asyncio.wait_for(response.read(), total)
-        except asyncio.TimeoutError as exc:
-            raise TimeoutError(
-                f"{response.url} did not finish its answer within {total} s (total timeout).",
-                phase="total",
-                seconds=total,
-            ) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise StreamError(
-                f"The answer from {response.url} was cut off: {exc}", status=response.status
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectionError(f"Reading the answer from {response.url} failed: {exc}") from exc
+        where = Where(str(response.url), "body", self.settings.timeouts, status=response.status)
+        with transport_errors(where):
+            body = await asyncio.wait_for(response.read(), self.settings.timeouts.total)
+        return body
 
-    async def read_json(self, response: aiohttp.ClientResponse) -> Any:
+    def reading(
+        self,
+        response: Response,
+        progress: Callable[[], tuple[int, str]],
+        unit: str = "tokens",
+    ) -> transport_errors:
+        """Wrap a stream's whole read loop: a transport failure inside becomes
+        hfinfer's error, carrying what ``progress()`` says was delivered."""
+        where = Where(str(response.url), "stream", self.settings.timeouts, progress, unit)
+        return transport_errors(where)
+
+    async def read_json(self, response: Response) -> Any:
         """Decode a JSON answer; an HTML page gets its own clear error."""
         raw = await self.read_body(response)
         content_type = response.headers.get("content-type", "")
@@ -347,26 +361,22 @@ class HttpClient:
             return await self.read_json(response)
 
 
-def _response_failure(exc: aiohttp.ClientResponseError, url: str) -> HFInferenceError:
-    """Our error for an answer aiohttp refused before handing it over (a redirect
-    loop, a proxy's refusal), in words only: the exception keeps the request's headers."""
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return ResponseError(
-            f"{url} answered with {len(exc.history)} redirects in a row and no answer; "
-            "check the base URL and proxy settings.",
-            url=url,
-        )
-    if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return ResponseError(
-            f"The proxy refused to connect to {url}: HTTP {exc.status} {exc.message}. "
-            "Check the proxy address and its credentials.",
-            status=exc.status,
-            url=url,
-        )
-    return ConnectionError(f"Request to {url} failed: HTTP {exc.status} {exc.message}")
+@asynccontextmanager
+async def borrow_client(
+    session: HttpClient | aiohttp.ClientSession | None,
+) -> AsyncIterator[HttpClient]:
+    """An :class:`HttpClient` for a caller's ``session``: hfinfer's own as it is, an
+    ``aiohttp.ClientSession`` wrapped (not closed here), ``None`` a new one."""
+    if isinstance(session, HttpClient):
+        yield session
+    elif isinstance(session, aiohttp.ClientSession):
+        yield HttpClient(ClientSettings.resolve(), session=session)
+    else:
+        async with HttpClient(ClientSettings.resolve()) as http:
+            yield http
 
 
-def html_guard(response: aiohttp.ClientResponse) -> None:
+def html_guard(response: Response) -> None:
     """Refuse a 200 HTML page where an event stream or JSON was expected."""
     if "html" in response.headers.get("content-type", "").lower():
         raise HtmlResponseError(

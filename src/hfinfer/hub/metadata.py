@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..config import cache_dir, is_offline
-from ..errors import AuthenticationError, HFInferenceError, ModelNotFoundError
+from ..errors import AuthenticationError, HFInferenceError, ModelNotFoundError, OfflineCacheMiss
 from ..http.retry import RetryPolicy
 from ..http.session import HttpClient
 from .cache import DEFAULT_TTL, DiskCache, single_flight
@@ -22,10 +22,6 @@ logger = logging.getLogger(__name__)
 
 #: Model lists are a convenience: ask quickly, retry once, and fall back.
 LIST_RETRY = RetryPolicy(max_retries=1, backoff_base=0.2, backoff_cap=1.0, max_wait=2.0)
-
-
-class OfflineCacheMiss(HFInferenceError):
-    """``HF_HUB_OFFLINE`` is set and the answer is not in the cache."""
 
 
 def _repo_path(model: str) -> str:
@@ -79,6 +75,9 @@ class Hub:
                     f"Model {model!r} does not exist on the Hub ({self.endpoint}). Check the id: "
                     "it is case-sensitive and has the form owner/name.",
                     model=model,
+                    status=exc.status,
+                    url=exc.url,
+                    request_id=exc.request_id,
                 ) from exc
             except AuthenticationError as exc:
                 hint = "" if self.http.settings.token else " No token was given."

@@ -1,7 +1,7 @@
 """OpenAI's chat-completions protocol, as the Inference Providers router speaks it. No I/O.
 
 Request bodies (:func:`build_chat_request`), streamed chunks
-(:class:`ChatStream`), whole answers (:func:`decode_completion`) and tool-call
+(:class:`ChatChunkDecoder`), whole answers (:func:`decode_completion`) and tool-call
 deltas (:class:`ToolCallAssembler`). Quirks handled, all seen in recorded
 answers under ``shared/data/cassettes``: TGI 1.4 streams say ``data:``
 without a space and send no ``[DONE]``; TGI reports ``finish_reason``
@@ -27,7 +27,7 @@ from ..types import FinishReason, Reasoning, ToolCall, ToolCalls, Usage
 
 __all__ = [
     "CHAT_PARAMETERS",
-    "ChatStream",
+    "ChatChunkDecoder",
     "ToolCallAssembler",
     "build_chat_request",
     "decode_completion",
@@ -244,7 +244,7 @@ def _delta_pieces(delta: _Delta) -> list[Piece]:
     return pieces
 
 
-class ChatStream:
+class ChatChunkDecoder:
     """Turns the data of ``chat.completion.chunk`` events into stream pieces.
 
     :meth:`feed` takes the payloads one read delivered and returns the raw

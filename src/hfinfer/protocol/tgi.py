@@ -49,8 +49,6 @@ GENERATION_PARAMETERS = frozenset(
     }
 )
 
-#: Other spellings people use for the same knobs (OpenAI's and huggingface_hub's).
-PARAMETER_ALIASES = {"stop_sequences": "stop", "max_new_tokens": "max_tokens"}
 
 _SAMPLING_KNOBS = ("temperature", "top_p", "top_k", "typical_p")
 

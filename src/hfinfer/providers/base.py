@@ -24,6 +24,7 @@ __all__ = [
     "AsyncGeneratorProvider",
     "ProviderModelMixin",
     "hybridmethod",
+    "instancemethod",
     "iterate_in_thread",
 ]
 
@@ -45,6 +46,24 @@ class hybridmethod(Generic[T_co]):
 
     def __get__(self, obj: object, owner: type | None = None) -> Callable[..., T_co]:
         return types.MethodType(self.__func__, owner if obj is None else obj)
+
+
+class instancemethod(Generic[T_co]):
+    """A method that always runs on an instance: called on the class, it binds a
+    new, unopened instance (no pool of its own: the call opens its connections).
+
+    The seed calls ``create_async_generator`` on the class; a body written for
+    ``self`` then serves both forms, with a typed ``self``.
+    """
+
+    def __init__(self, func: Callable[..., T_co]) -> None:
+        self.__func__ = func
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+
+    def __get__(self, obj: object, owner: type | None = None) -> Callable[..., T_co]:
+        assert owner is not None
+        return types.MethodType(self.__func__, owner() if obj is None else obj)
 
 
 #: Blocking streams still open, closed at interpreter exit while their loop thread

@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
-
-import aiohttp
 
 from ..config import ClientSettings, Timeouts, inference_base
 from ..errors import (
     HFInferenceError,
     ModelNotSupportedError,
-    ResponseError,
 )
-from ..http.session import HttpClient, html_guard
+from ..http.session import HttpClient, borrow_client
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
 from ..prompts.select import Prompt, TemplateInfo, build_prompt
 from ..protocol import images
-from ..types import Chunk, Messages
-from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
+from ..types import Chunk, ImageResponse, Messages
+from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .base import run_in_thread as _run_in_thread
 from .hf_models import (
     DEFAULT_IMAGE_MODEL,
@@ -37,7 +33,14 @@ from .hf_models import (
     FALLBACK_TEXT_MODELS,
     MODEL_ALIASES,
 )
-from .pooled import CallOptions, PooledProvider, call_client, last_user_text
+from .pooled import (
+    CallOptions,
+    GenerationRequest,
+    PooledProvider,
+    call_client,
+    last_user_text,
+    single,
+)
 from .tgi_text import IMAGE_OPTIONS, generate_text, text_parameters
 
 __all__ = ["HuggingFaceInference"]
@@ -140,16 +143,14 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         return list(cls.models)
 
     @classmethod
-    async def get_model_data(
-        cls, session: HttpClient | aiohttp.ClientSession | None, model: str
-    ) -> dict[str, Any]:
+    async def get_model_data(cls, session: Any, model: str) -> dict[str, Any]:
         """The Hub's info about ``model`` (``GET /api/models/{model}``), cached in
         :attr:`model_data` and on disk. ``session`` may be hfinfer's
         :class:`HttpClient`, an ``aiohttp.ClientSession``, or ``None``."""
         cached = cls.model_data.get(model)
         if cached is not None:
             return cached
-        async with _borrow_client(session) as http:
+        async with borrow_client(session) as http:
             info = await Hub(http).model_info(model)
         cls.model_data[model] = info
         return info
@@ -165,93 +166,76 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
 
     # -- generation -------------------------------------------------------------
 
-    @hybridmethod
-    async def create_async_generator(
-        self_or_cls: Any,
-        model: str,
-        messages: Messages,
-        stream: bool = True,
-        proxy: str | None = None,
-        timeout: float | Timeouts | None = 600,
-        api_base: str | None = None,
-        api_key: str | None = None,
-        max_tokens: int = 1024,
-        temperature: float | None = None,
-        prompt: str | None = None,
-        action: str | None = None,
-        extra_data: dict[str, Any] | None = None,
-        seed: int | None = None,
-        aspect_ratio: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        **kwargs: Any,
+    @staticmethod
+    def _resolve_base(base: str | None) -> str:
+        return inference_base(base)
+
+    async def _generate(
+        self, http: HttpClient, call: CallOptions, request: GenerationRequest
     ) -> AsyncGenerator[Chunk, None]:
         """Generate text (streamed or not) or an image, by the model's ``pipeline_tag``.
 
         Yields ``str`` text chunks, then :class:`~hfinfer.types.Usage` (when
         known) and :class:`~hfinfer.types.FinishReason`; for a text-to-image
-        model, one :class:`~hfinfer.types.ImageResponse`. ``api_base``
-        (alias ``base_url``) is the inference base, by default
-        ``https://router.huggingface.co/hf-inference``. ``extra_data`` (alias
-        ``extra_body``) is merged into the request's parameters; TGI knobs
-        (``top_p``, ``top_k``, ``stop``, ``repetition_penalty``, ``do_sample``,
-        ...) are accepted as keywords. ``action="continue"`` carries the last
-        assistant message on. Raises subclasses of
-        :class:`~hfinfer.errors.HFInferenceError`; text already yielded stays
-        yielded (a broken stream's error carries it as ``partial_text``).
+        model, one :class:`~hfinfer.types.ImageResponse`. ``api_base`` is the
+        inference base, by default ``https://router.huggingface.co/hf-inference``;
+        a model given as a URL is a dedicated endpoint. TGI knobs (``top_p``,
+        ``top_k``, ``stop``, ``repetition_penalty``, ``do_sample``, ...) are
+        accepted as keywords; ``action="continue"`` carries the last assistant
+        message on.
         """
-        cls: type[HuggingFaceInference] = (
-            self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
-        )
-        instance = None if isinstance(self_or_cls, type) else self_or_cls
-        call = CallOptions.collect(
-            instance,
-            kwargs,
-            api_base=api_base,
-            api_key=api_key,
-            proxy=proxy,
-            timeout=timeout,
-            extra_data=extra_data,
-            resolve_base=inference_base,
-        )
-        model = cls.get_model(model)
-        messages = check_messages(messages, allow_empty=prompt is not None)
+        cls, model = type(self), request.model
         endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
-        async with call_client(instance, call) as http:
+        if endpoint is not None:
+            model_data = await cls._endpoint_model_data(http, endpoint)
+        else:
+            model_data = await cls.get_model_data(http, model)
+        tag = model_data.get("pipeline_tag")
+        if tag in IMAGE_TAGS:
+            return single(await _generate_image(http, call, request))
+        if tag not in TEXT_TAGS:
+            raise ModelNotSupportedError(
+                f"{model} is a {tag or 'untagged'} model; {cls.__name__} runs "
+                "text-generation, image-text-to-text and text-to-image models.",
+                model=model,
+                pipeline_tag=tag,
+            )
+        built = await cls._build_text_prompt(
+            http, _template_model(cls, model, model_data, endpoint), model_data,
+            request.messages, request.do_continue, request.options,
+        )  # fmt: skip
+        params = text_parameters(
+            model_data, request.max_tokens, request.temperature, request.seed, call.extra,
+            request.options,
+        )  # fmt: skip
+        url = endpoint or f"{call.api_base}/models/{model}"
+        return generate_text(
+            http, url, model, built.text, params, request.stream, request.do_continue,
+            call.exchange,
+        )  # fmt: skip
+
+    async def render_prompt(self, model: str | None, messages: Messages, **kwargs: Any) -> Prompt:
+        """The prompt :meth:`create_async_generator` would send for ``messages``
+        (``action="continue"`` and ``tools`` as there), on this instance's pool."""
+        cls = type(self)
+        call = CallOptions.collect(
+            self, kwargs, api_base=None, api_key=None, proxy=None,
+            timeout=600, extra_data=None, resolve_base=inference_base,
+        )  # fmt: skip
+        request = self._check(
+            GenerationRequest(model or "", messages, action=kwargs.get("action"), options=kwargs)
+        )
+        name = request.model
+        endpoint = name.rstrip("/") if name.startswith(("http://", "https://")) else None
+        async with call_client(self, call) as http:
             if endpoint is not None:
                 model_data = await cls._endpoint_model_data(http, endpoint)
             else:
-                model_data = await cls.get_model_data(http, model)
-            tag = model_data.get("pipeline_tag")
-            if tag in IMAGE_TAGS:
-                image = await _generate_image(
-                    http, call, model, messages, prompt, seed, width, height, aspect_ratio, kwargs
-                )
-                yield image
-                return
-            if tag not in TEXT_TAGS:
-                raise ModelNotSupportedError(
-                    f"{model} is a {tag or 'untagged'} model; {cls.__name__} runs "
-                    "text-generation, image-text-to-text and text-to-image models.",
-                    model=model,
-                    pipeline_tag=tag,
-                )
-            # An endpoint's template is the Hub's for the model it serves, when the Hub knows it.
-            template_model = model_data.get("id") if endpoint else model
-            if template_model not in cls.model_data:
-                template_model = None
-            built = await cls._build_text_prompt(
-                http, template_model, model_data, messages, action == "continue", kwargs
-            )
-            params = text_parameters(model_data, max_tokens, temperature, seed, call.extra, kwargs)
-            url = endpoint or f"{call.api_base}/models/{model}"
-            chunks = generate_text(
-                http, url, model, built.text, params, stream, action == "continue"
-            )
-            # aclosing: closing this stream closes the inner ones now, before the session.
-            async with aclosing(chunks):
-                async for chunk in chunks:
-                    yield chunk
+                model_data = await cls.get_model_data(http, name)
+            return await cls._build_text_prompt(
+                http, _template_model(cls, name, model_data, endpoint), model_data,
+                request.messages, request.do_continue, kwargs,
+            )  # fmt: skip
 
     @classmethod
     async def _endpoint_model_data(cls, http: HttpClient, endpoint: str) -> dict[str, Any]:
@@ -313,18 +297,18 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         return built
 
 
-@asynccontextmanager
-async def _borrow_client(
-    session: HttpClient | aiohttp.ClientSession | None,
-) -> AsyncIterator[HttpClient]:
-    """hfinfer's client for ``get_model_data``'s ``session`` argument, whichever it is."""
-    if isinstance(session, HttpClient):
-        yield session
-    elif isinstance(session, aiohttp.ClientSession):
-        yield HttpClient(ClientSettings.resolve(), session=session)
-    else:
-        async with HttpClient(ClientSettings.resolve()) as http:
-            yield http
+def _template_model(
+    cls: type[HuggingFaceInference],
+    model: str,
+    model_data: Mapping[str, Any],
+    endpoint: str | None,
+) -> str | None:
+    """Whose chat template to use: the model's; for an endpoint, the Hub's for the
+    model it serves, when the Hub knows it."""
+    if endpoint is None:
+        return model
+    served = model_data.get("id")
+    return served if isinstance(served, str) and served in cls.model_data else None
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -340,37 +324,27 @@ def _fewer_messages(messages: Messages) -> Messages:
 
 
 async def _generate_image(
-    http: HttpClient,
-    call: CallOptions,
-    model: str,
-    messages: Messages,
-    prompt: str | None,
-    seed: int | None,
-    width: int | None,
-    height: int | None,
-    aspect_ratio: str | None,
-    kwargs: Mapping[str, Any],
-) -> Chunk:
-    text = prompt if prompt is not None else last_user_text(messages)
-    extra = {k: kwargs[k] for k in IMAGE_OPTIONS if kwargs.get(k) is not None}
+    http: HttpClient, call: CallOptions, request: GenerationRequest
+) -> ImageResponse:
+    text = request.prompt if request.prompt is not None else last_user_text(request.messages)
+    extra = {k: request.options[k] for k in IMAGE_OPTIONS if request.options.get(k) is not None}
     extra.update(call.extra)
     payload = images.image_payload(
-        text, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio, extra=extra
-    )
-    url = f"{call.api_base}/models/{model}"
+        text, seed=request.seed, width=request.width, height=request.height,
+        aspect_ratio=request.aspect_ratio, extra=extra,
+    )  # fmt: skip
+    url = f"{call.api_base}/models/{request.model}"
     headers = {"accept": "image/png"}
-    async with http.open("POST", url, json=payload, model=model, headers=headers) as response:
-        html_guard(response)
+    async with http.open(
+        "POST",
+        url,
+        json=payload,
+        model=request.model,
+        headers=headers,
+        exchange=call.exchange,
+        expect="image",
+    ) as response:
         content_type = response.headers.get("content-type", "")
-        if not content_type.startswith("image/"):
-            body = await http.read_body(response)
-            raise ResponseError(
-                f"{url} answered {content_type or 'without a content type'} instead of an "
-                f"image: {body[:200]!r}",
-                status=response.status,
-                body=body.decode("utf-8", errors="replace"),
-                url=url,
-            )
         body = await http.read_body(response)
-    options = {"seed": payload["parameters"]["seed"], "model": model}
+    options = {"seed": payload["parameters"]["seed"], "model": request.model}
     return images.image_response(body, content_type, text, options)

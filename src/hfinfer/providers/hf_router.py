@@ -19,27 +19,25 @@ from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ..config import ClientSettings, Timeouts, cache_dir, check_api_base, is_offline, router_url
 from ..errors import (
     AuthenticationError,
     HFInferenceError,
     ModelNotFoundError,
     ModelNotSupportedError,
-    ResponseError,
     StreamError,
     ValidationError,
 )
-from ..http.session import HttpClient, html_guard
+from ..http.session import Exchange, HttpClient, Response
 from ..hub.cache import DiskCache, single_flight
 from ..hub.metadata import LIST_RETRY, Hub
-from ..protocol import images, openai_chat, provider_images
-from ..protocol.provider_images import Plan, plan_route, provider_choice, split_model
+from ..protocol import images, openai_chat, provider_tasks
+from ..protocol.parameters import apply_aliases
+from ..protocol.routing import Plan, plan_route, provider_choice, split_model
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
-from ..types import Chunk, ImageResponse, Messages, decode_data_url
-from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, hybridmethod
+from ..types import Chunk, ImageResponse, decode_data_url
+from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages
 from .base import run_in_thread as _run_in_thread
 from .hf_models import (
     DEFAULT_IMAGE_MODEL,
@@ -48,7 +46,7 @@ from .hf_models import (
     FALLBACK_TEXT_MODELS,
     MODEL_ALIASES,
 )
-from .pooled import CallOptions, PooledProvider, call_client, last_user_text, stream_failure
+from .pooled import CallOptions, GenerationRequest, PooledProvider, last_user_text, single
 
 __all__ = ["HuggingFaceRouter", "RouterModels"]
 
@@ -57,7 +55,6 @@ logger = logging.getLogger(__name__)
 #: Which providers serve a model changes within the day: the mapping is kept an hour.
 MAPPING_TTL = 3600.0
 _MAPPING_EXPAND = ["inferenceProviderMapping", "pipeline_tag", "config"]
-_ALIASES = {"stop_sequences": "stop", "max_new_tokens": "max_tokens"}
 #: The model list is a convenience: ask quickly, and keep the answer ten minutes.
 ROUTER_MODELS_TTL = 600.0
 LIST_TIMEOUTS = Timeouts(connect=5.0, first_byte=15.0, stream_gap=15.0, total=20.0)
@@ -80,30 +77,39 @@ class RouterModels:
         self._memory.clear()
 
     async def fetch(
-        self, *, api_base: str | None = None, api_key: str | None = None, proxy: str | None = None
+        self,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        proxy: str | None = None,
+        refresh: bool = False,
+        strict: bool = False,
     ) -> list[dict[str, Any]]:
-        """The router's entries (``[]`` when it cannot be reached: a list must not fail a call)."""
+        """The router's entries (``[]`` when it cannot be reached: a list must not fail a
+        call, unless ``strict``, which raises). ``refresh`` skips both caches."""
         base = router_url(api_base)
-        hit = self._memory.get(base)
+        hit = None if refresh else self._memory.get(base)
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         try:
-            entries = await self._cached(base, api_key, proxy)
+            entries = await self._cached(base, api_key, proxy, refresh)
         except HFInferenceError as exc:
+            if strict:
+                raise
             logger.warning("could not list the router's models (%s)", exc)
             return []
         self._memory[base] = (time.monotonic(), entries)
         return entries
 
     async def _cached(
-        self, base: str, api_key: str | None, proxy: str | None
+        self, base: str, api_key: str | None, proxy: str | None, refresh: bool = False
     ) -> list[dict[str, Any]]:
         cache, url = DiskCache(cache_dir() / "router", self.ttl), f"{base}/v1/models"
         if is_offline():
             return await cache.get(url, ignore_expiry=True) or []
 
         async def fetch_and_store() -> list[dict[str, Any]]:
-            value = await cache.get(url)
+            value = None if refresh else await cache.get(url)
             if value is None:
                 settings = ClientSettings.resolve(
                     api_key=api_key, proxy=proxy, timeout=LIST_TIMEOUTS
@@ -195,26 +201,27 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
 
     # -- generation -------------------------------------------------------------
 
-    @hybridmethod
-    async def create_async_generator(
-        self_or_cls: Any,
-        model: str,
-        messages: Messages,
-        stream: bool = True,
-        proxy: str | None = None,
-        timeout: float | Timeouts | None = 600,
-        api_base: str | None = None,
-        api_key: str | None = None,
-        max_tokens: int = 1024,
-        temperature: float | None = None,
-        prompt: str | None = None,
-        action: str | None = None,
-        extra_data: dict[str, Any] | None = None,
-        seed: int | None = None,
-        aspect_ratio: str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        **kwargs: Any,
+    @staticmethod
+    def _resolve_base(base: str | None) -> str:
+        resolved = router_url(base)
+        check_api_base(resolved)
+        return resolved
+
+    def _check(self, request: GenerationRequest) -> GenerationRequest:
+        """The ``model:provider`` suffix split off, the prompt as a user message."""
+        name, suffix = split_model(request.model or "")
+        choice = provider_choice(suffix, request.options.pop("provider", None))
+        messages = request.messages
+        if request.prompt is not None and not messages:
+            messages = [{"role": "user", "content": request.prompt}]
+        if request.do_continue:
+            logger.warning("action='continue' is not part of the router's protocol; ignored")
+        return replace(
+            request, model=self.get_model(name), messages=check_messages(messages), provider=choice
+        )
+
+    async def _generate(
+        self, http: HttpClient, call: CallOptions, request: GenerationRequest
     ) -> AsyncGenerator[Chunk, None]:
         """Chat through the router (streamed or not), or an image from a mapped provider.
 
@@ -222,89 +229,38 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         :class:`~hfinfer.types.ToolCalls` (when the model called tools),
         :class:`~hfinfer.types.Usage` and :class:`~hfinfer.types.FinishReason`;
         for a text-to-image model, one :class:`~hfinfer.types.ImageResponse`.
-        ``api_base`` (alias ``base_url``) is the router, by default
-        ``HF_ROUTER_URL`` or ``https://router.huggingface.co``. Keywords:
-        ``provider`` (a provider or policy; also the ``model:suffix`` form),
-        OpenAI's ``top_p``, ``stop``, ``seed``, ``response_format``, ``tools``,
-        ``tool_choice``, ...; ``extra_data`` (alias ``extra_body``) is merged into
-        the request body; ``reasoning_open=True`` says the chat template opens
-        ``<think>`` (default: read from the template). Raises subclasses of
-        :class:`~hfinfer.errors.HFInferenceError`; nothing is retried once a
-        chunk was yielded, and a broken stream's error carries ``partial_text``.
+        ``api_base`` is the router, by default ``HF_ROUTER_URL`` or
+        ``https://router.huggingface.co``. Keywords: ``provider`` (a provider or
+        policy; also the ``model:suffix`` form), OpenAI's ``top_p``, ``stop``,
+        ``seed``, ``response_format``, ``tools``, ``tool_choice``, ...;
+        ``reasoning_open=True`` says the chat template opens ``<think>`` (default:
+        read from the template). Nothing is retried once a chunk was yielded.
         """
-        cls: type[HuggingFaceRouter] = (
-            self_or_cls if isinstance(self_or_cls, type) else type(self_or_cls)
-        )
-        instance = None if isinstance(self_or_cls, type) else self_or_cls
-        call = CallOptions.collect(
-            instance,
-            kwargs,
-            api_base=api_base,
-            api_key=api_key,
-            proxy=proxy,
-            timeout=timeout,
-            extra_data=extra_data,
-            resolve_base=_router_base,
-        )
-        name, suffix = split_model(model or "")
-        name = cls.get_model(name)
-        choice = provider_choice(suffix, kwargs.pop("provider", None))
-        if prompt is not None and not messages:
-            messages = [{"role": "user", "content": prompt}]
-        messages = check_messages(messages)
-        if action == "continue":
-            logger.warning("action='continue' is not part of the router's protocol; ignored")
-        async with call_client(instance, call) as http:
-            info = await cls.get_provider_mapping(http, name)
-            plan = plan_route(name, choice, None if info is None else info.get(_MAPPING_EXPAND[0]))
-            if plan.kind == "image":
-                if kwargs:
-                    logger.debug(
-                        "ignoring arguments an image call does not use: %s", sorted(kwargs)
-                    )
-                text = prompt if prompt is not None else last_user_text(messages)
-                yield await _generate_image(
-                    http, call, plan, text, seed, width, height, aspect_ratio
-                )
-                return
-            opens = kwargs.pop("reasoning_open", None)
-            splitter = ThinkSplitter(
-                start_inside=model_opens_think(info) if opens is None else opens
-            )
-            body = _chat_body(plan.router_model, messages, stream, max_tokens, temperature, seed,
-                              call.extra, kwargs)  # fmt: skip
-            chunks = _chat(http, f"{call.api_base}/v1/chat/completions", body, splitter)
-            async with aclosing(chunks):  # closing this stream closes the inner one now
-                async for chunk in chunks:
-                    yield chunk
+        info = await type(self).get_provider_mapping(http, request.model)
+        mapping = None if info is None else info.get(_MAPPING_EXPAND[0])
+        plan = plan_route(request.model, request.provider, mapping)
+        options = request.options
+        if plan.kind == "image":
+            if options:
+                logger.debug("ignoring arguments an image call does not use: %s", sorted(options))
+            return single(await _generate_image(http, call, plan, request))
+        opens = options.pop("reasoning_open", None)
+        splitter = ThinkSplitter(start_inside=model_opens_think(info) if opens is None else opens)
+        body = _chat_body(plan.router_model, request, call.extra)
+        url = f"{call.api_base}/v1/chat/completions"
+        return _chat(http, url, body, splitter, call.exchange)
 
 
-def _router_base(base: str | None) -> str:
-    resolved = router_url(base)
-    check_api_base(resolved)
-    return resolved
-
-
-def _chat_body(
-    model: str,
-    messages: Messages,
-    stream: bool,
-    max_tokens: int | None,
-    temperature: float | None,
-    seed: int | None,
-    extra: Mapping[str, Any],
-    kwargs: dict[str, Any],
-) -> dict[str, Any]:
-    for alias, name in _ALIASES.items():
-        if alias in kwargs and name not in kwargs:
-            kwargs[name] = kwargs.pop(alias)
-    max_tokens = kwargs.pop("max_tokens", max_tokens)
+def _chat_body(model: str, request: GenerationRequest, extra: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs = request.options
+    apply_aliases(kwargs)
+    max_tokens = kwargs.pop("max_tokens", request.max_tokens)
     options = {k: kwargs.pop(k) for k in openai_chat.CHAT_PARAMETERS if k in kwargs}
     if kwargs:
         logger.debug("ignoring arguments the router's chat route does not use: %s", sorted(kwargs))
     return openai_chat.build_chat_request(
-        model, messages, stream=stream, max_tokens=max_tokens, temperature=temperature,
-        extra=extra, seed=seed, **options,
+        model, request.messages, stream=request.stream, max_tokens=max_tokens,
+        temperature=request.temperature, extra=extra, seed=request.seed, **options,
     )  # fmt: skip
 
 
@@ -317,18 +273,30 @@ def _not_served(exc: ValidationError, model: str) -> HFInferenceError:
         "https://huggingface.co/settings/inference-providers, name one with provider=..., or "
         "choose a model from HuggingFaceRouter.get_models().",
         model=model,
+        status=exc.status,
+        url=exc.url,
+        request_id=exc.request_id,
     )
 
 
 async def _chat(
-    http: HttpClient, url: str, body: dict[str, Any], splitter: ThinkSplitter
+    http: HttpClient,
+    url: str,
+    body: dict[str, Any],
+    splitter: ThinkSplitter,
+    exchange: Exchange | None = None,
 ) -> AsyncGenerator[Chunk, None]:
     stream = bool(body.get("stream"))
     try:
         async with http.open(
-            "POST", url, json=body, stream=stream, model=body["model"]
+            "POST",
+            url,
+            json=body,
+            stream=stream,
+            model=body["model"],
+            exchange=exchange,
+            expect="event-stream",
         ) as response:
-            html_guard(response)
             if not stream or "event-stream" not in response.headers.get("content-type", ""):
                 pieces, tail = openai_chat.decode_completion(await http.read_json(response))
                 for whole in [*splitter.split(pieces), *splitter.flush(), *tail]:
@@ -342,26 +310,24 @@ async def _chat(
 
 
 async def _read_stream(
-    http: HttpClient, response: aiohttp.ClientResponse, splitter: ThinkSplitter
+    http: HttpClient, response: Response, splitter: ThinkSplitter
 ) -> AsyncGenerator[Chunk, None]:
-    state = openai_chat.ChatStream()
+    state = openai_chat.ChatChunkDecoder()
     parser = SSEParser()
-    read, gap, url = response.content.readany, http.settings.timeouts.stream_gap, str(response.url)
-    while True:
-        try:
+    read = response.content.readany
+    with http.reading(response, lambda: (state.events, splitter.answer), "events"):
+        while True:
             data = await read()
-        except Exception as exc:
-            raise stream_failure(exc, url, gap, state.events, splitter.answer, "events") from exc
-        try:
-            payloads = parser.feed(data) if data else parser.close()
-        except StreamError as exc:
-            raise _with_answer(exc, splitter) from None
-        for chunk in splitter.split(state.feed(payloads)) if payloads else ():
-            yield chunk
-        if state.error is not None:
-            raise _with_answer(state.error, splitter)
-        if not data:
-            break
+            try:
+                payloads = parser.feed(data) if data else parser.close()
+            except StreamError as exc:
+                raise _with_answer(exc, splitter) from None
+            for chunk in splitter.split(state.feed(payloads)) if payloads else ():
+                yield chunk
+            if state.error is not None:
+                raise _with_answer(state.error, splitter)
+            if not data:
+                break
     for piece in splitter.flush():
         yield piece
     try:
@@ -379,32 +345,32 @@ def _with_answer(error: StreamError, splitter: ThinkSplitter) -> StreamError:
 
 
 async def _generate_image(
-    http: HttpClient,
-    call: CallOptions,
-    plan: Plan,
-    prompt: str,
-    seed: int | None,
-    width: int | None,
-    height: int | None,
-    aspect_ratio: str | None,
+    http: HttpClient, call: CallOptions, plan: Plan, asked: GenerationRequest
 ) -> ImageResponse:
     assert plan.provider is not None and plan.provider_id is not None
-    request = provider_images.image_request(
-        plan.provider, plan.provider_id, prompt, seed=seed, width=width, height=height,
-        aspect_ratio=aspect_ratio, extra=call.extra,
+    prompt = asked.prompt if asked.prompt is not None else last_user_text(asked.messages)
+    builder = provider_tasks.text_to_image(plan.provider)
+    request = builder.request(
+        plan.provider_id, prompt, seed=asked.seed, width=asked.width,
+        height=asked.height, aspect_ratio=asked.aspect_ratio, extra=call.extra,
     )  # fmt: skip
     url = f"{call.api_base}{request.path}"
     headers = {"accept": "image/png"} if request.raw_image else None
     found: list[tuple[bytes, str]] = []
-    sources: list[provider_images.ImageSource] = []
+    sources: list[provider_tasks.ImageSource] = []
     async with http.open(
-        "POST", url, json=request.payload, model=plan.router_model, headers=headers
+        "POST",
+        url,
+        json=request.payload,
+        model=plan.router_model,
+        headers=headers,
+        exchange=call.exchange,
+        expect="image" if request.raw_image else "json",
     ) as response:
-        html_guard(response)
         if request.raw_image:
             found.append(await _image_body(http, response))
         else:
-            sources = provider_images.image_sources(await http.read_json(response))
+            sources = builder.sources(await http.read_json(response))
     # Downloads start once the answer is closed, so its connection is free for them.
     found += [await _fetch_source(http, source, call.api_base) for source in sources]
     options = {"seed": request.seed, "model": plan.router_model, "provider": plan.provider}
@@ -412,32 +378,24 @@ async def _generate_image(
     return ImageResponse(urls, prompt, options)
 
 
-async def _image_body(http: HttpClient, response: aiohttp.ClientResponse) -> tuple[bytes, str]:
+async def _image_body(http: HttpClient, response: Response) -> tuple[bytes, str]:
+    """The bytes of an answer opened with ``expect="image"``, and their media type."""
     content_type = response.headers.get("content-type", "")
     body = await http.read_body(response)
-    if not content_type.startswith("image/"):
-        raise ResponseError(
-            f"{response.url} answered {content_type or 'without a content type'} instead of "
-            f"an image: {body[:200]!r}",
-            status=response.status,
-            body=body.decode("utf-8", errors="replace"),
-            url=str(response.url),
-        )
-    return body, provider_images.sniff_media_type(body, content_type)
+    return body, provider_tasks.sniff_media_type(body, content_type)
 
 
 async def _fetch_source(
-    http: HttpClient, source: provider_images.ImageSource, router: str
+    http: HttpClient, source: provider_tasks.ImageSource, router: str
 ) -> tuple[bytes, str]:
     if source.kind == "base64":
-        body = provider_images.decode_base64_image(source.value)
-        return body, provider_images.sniff_media_type(body)
+        body = provider_tasks.decode_base64_image(source.value)
+        return body, provider_tasks.sniff_media_type(body)
     if source.value.startswith("data:"):
         return decode_data_url(source.value)
     # The token goes to the router only, never to a provider's file host.
     same_host = urlsplit(source.value)[:2] == urlsplit(router)[:2]
     settings = http.settings if same_host else replace(http.settings, token=None, bill_to=None)
     downloader = http if same_host else HttpClient(settings, session=http.session())
-    async with downloader.open("GET", source.value) as response:
-        html_guard(response)
+    async with downloader.open("GET", source.value, expect="image") as response:
         return await _image_body(downloader, response)

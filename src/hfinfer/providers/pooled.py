@@ -1,30 +1,32 @@
-"""What every HTTP provider shares: per-call options resolved from arguments,
-the instance and the environment; an instance's reusable connection pool;
-and transport failures mid-stream mapped onto hfinfer's errors."""
+"""What every HTTP provider shares: the seed's ``create_async_generator`` written
+once (per-call options resolved from arguments, the instance and the
+environment; the typed :class:`GenerationRequest`; the pool the call uses),
+and an instance's reusable connection pool. A route writes only its
+:meth:`PooledProvider._generate` (and, if it needs, :meth:`~PooledProvider._check`)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, TypeVar
 
-import aiohttp
-
 from ..config import ClientSettings, Timeouts
-from ..errors import (
-    ConnectionError,
-    HFInferenceError,
-    InvalidRequestError,
-    StreamError,
-    TimeoutError,
-)
+from ..errors import InvalidRequestError
 from ..http.retry import RetryPolicy
-from ..http.session import HttpClient
-from ..types import Messages, content_text
+from ..http.session import Exchange, HttpClient
+from ..types import Chunk, Messages, content_text
+from .base import check_messages, instancemethod
 
-__all__ = ["CallOptions", "PooledProvider", "call_client", "last_user_text", "stream_failure"]
+__all__ = [
+    "CallOptions",
+    "GenerationRequest",
+    "PooledProvider",
+    "call_client",
+    "last_user_text",
+    "single",
+]
 
 P = TypeVar("P", bound="PooledProvider")
 
@@ -33,10 +35,41 @@ P = TypeVar("P", bound="PooledProvider")
 DEFAULT_TIMEOUT = 600
 
 
+@dataclass(slots=True)
+class GenerationRequest:
+    """One call's request, as every route reads it: the seed's arguments by name
+    (``model`` already resolved from aliases), ``provider`` (the router's
+    ``provider=``/``model:suffix``) and ``options``, the keywords left for the
+    route (``tools``, ``top_p``, ...)."""
+
+    model: str
+    messages: Messages
+    stream: bool = True
+    max_tokens: int | None = 1024
+    temperature: float | None = None
+    prompt: str | None = None
+    action: str | None = None
+    seed: int | None = None
+    aspect_ratio: str | None = None
+    width: int | None = None
+    height: int | None = None
+    provider: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def do_continue(self) -> bool:
+        """``action="continue"``: carry the last assistant message on."""
+        return self.action == "continue"
+
+
 class PooledProvider:
     """Instance defaults (``api_key``, ``api_base``, ``proxy``, ``max_retries``,
     ``timeout``) and, inside ``async with``, one connection pool that every call of
-    the instance uses (a call that asks for other limits gets a client of its own)."""
+    the instance uses (a call that asks for other limits gets a client of its own).
+
+    The seed's ``create_async_generator`` is written here once; a class call runs
+    on a new, unopened instance, so route code always has a typed ``self``.
+    """
 
     def __init__(
         self,
@@ -83,12 +116,86 @@ class PooledProvider:
             http, self._http = self._http, None
             await http.aclose()
 
+    # -- the seed's entry point, once ---------------------------------------------
+
+    @staticmethod
+    def _resolve_base(base: str | None) -> str:
+        """The route's base URL from the call's (or the instance's) ``api_base``."""
+        raise NotImplementedError
+
+    def _check(self, request: GenerationRequest) -> GenerationRequest:
+        """The route's rules for the model name and messages (here: aliases, and a
+        non-empty list unless a ``prompt`` is given)."""
+        model = self.get_model(request.model)  # type: ignore[attr-defined]
+        messages = check_messages(request.messages, allow_empty=request.prompt is not None)
+        return replace(request, model=model, messages=messages)
+
+    async def _generate(
+        self, http: HttpClient, call: CallOptions, request: GenerationRequest
+    ) -> AsyncGenerator[Chunk, None]:
+        """Prepare the route's exchange and return its chunks (an async generator,
+        closed by the caller): the one method a route writes."""
+        raise NotImplementedError
+
+    @instancemethod
+    async def create_async_generator(
+        self,
+        model: str,
+        messages: Messages,
+        stream: bool = True,
+        proxy: str | None = None,
+        timeout: float | Timeouts | None = 600,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        max_tokens: int = 1024,
+        temperature: float | None = None,
+        prompt: str | None = None,
+        action: str | None = None,
+        extra_data: dict[str, Any] | None = None,
+        seed: int | None = None,
+        aspect_ratio: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        **kwargs: Any,
+    ) -> AsyncGenerator[Chunk, None]:
+        """Yield the answer as the stream vocabulary of :mod:`hfinfer.types`.
+
+        ``api_base`` (alias ``base_url``), ``api_key``, ``proxy``, ``timeout``
+        and ``max_retries`` win over the instance's defaults, which win over
+        the environment; ``extra_data`` (alias ``extra_body``) is merged into
+        the request; other keywords are the route's (see its docstring). Raises
+        subclasses of :class:`~hfinfer.errors.HFInferenceError`; text already
+        yielded stays yielded (a broken stream's error carries it as ``partial_text``).
+        """
+        call = CallOptions.collect(
+            self,
+            kwargs,
+            api_base=api_base,
+            api_key=api_key,
+            proxy=proxy,
+            timeout=timeout,
+            extra_data=extra_data,
+            resolve_base=self._resolve_base,
+        )
+        asked = GenerationRequest(
+            model, messages, stream, max_tokens, temperature, prompt, action, seed,
+            aspect_ratio, width, height, options=kwargs,
+        )  # fmt: skip
+        request = self._check(asked)
+        async with call_client(self, call) as http:
+            chunks = await self._generate(http, call, request)
+            # aclosing: closing this stream closes the inner ones now, before the pool.
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
+
 
 class CallOptions:
     """The options of one call: client settings, the base URL, the extra body
-    (``extra_data``/``extra_body``) and an optional retry policy."""
+    (``extra_data``/``extra_body``), an optional retry policy, and the
+    :class:`Exchange` that records what the generation's answer said of itself."""
 
-    __slots__ = ("api_base", "extra", "retry", "settings")
+    __slots__ = ("api_base", "exchange", "extra", "retry", "settings")
 
     def __init__(
         self,
@@ -96,11 +203,13 @@ class CallOptions:
         api_base: str,
         extra: dict[str, Any],
         retry: RetryPolicy | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         self.settings = settings
         self.api_base = api_base
         self.extra = extra
         self.retry = retry
+        self.exchange = exchange
 
     @classmethod
     def collect(
@@ -121,6 +230,7 @@ class CallOptions:
         base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
         extra_body = kwargs.pop("extra_body", None)
         retry = kwargs.pop("retry", None)
+        exchange = kwargs.pop("_exchange", None)  # AsyncClient's: what its response logs
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidRequestError("retry must be a hfinfer.RetryPolicy")
         for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
@@ -152,7 +262,7 @@ class CallOptions:
                 max_retries=max_retries,
             )
         extra = {**(extra_data or {}), **(extra_body or {})}
-        return cls(settings, resolve_base(base or None), extra, retry)
+        return cls(settings, resolve_base(base or None), extra, retry, exchange)
 
 
 @asynccontextmanager
@@ -177,32 +287,9 @@ async def call_client(
         yield http
 
 
-def stream_failure(
-    exc: Exception,
-    url: str,
-    gap: float | None,
-    received: int,
-    partial_text: str,
-    unit: str = "tokens",
-) -> HFInferenceError:
-    """A transport failure mid-stream, as our error carrying the text so far."""
-    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
-        return TimeoutError(
-            f"The stream from {url} stalled after {received} {unit}: nothing arrived for "
-            f"{gap} s (stream-gap timeout). The text so far is in .partial_text.",
-            phase="stream_gap",
-            seconds=gap,
-            partial_text=partial_text,
-        )
-    if isinstance(exc, aiohttp.ClientError):
-        return StreamError(
-            f"The connection to {url} broke after {received} {unit} ({exc}). "
-            "The text so far is in .partial_text.",
-            url=url,
-            partial_text=partial_text,
-            tokens_received=received,
-        )
-    return ConnectionError(f"Reading the stream from {url} failed: {exc!r}")
+async def single(chunk: Chunk) -> AsyncGenerator[Chunk, None]:
+    """A stream of one chunk (an image route's answer)."""
+    yield chunk
 
 
 def last_user_text(messages: Messages) -> str:

@@ -10,11 +10,11 @@ from contextlib import aclosing
 from typing import Any
 
 from ..errors import StreamError, ValidationError
-from ..http.session import HttpClient, html_guard
+from ..http.session import Exchange, HttpClient
 from ..protocol import tgi
+from ..protocol.parameters import apply_aliases
 from ..protocol.sse import SSEParser
 from ..types import Chunk
-from .pooled import stream_failure
 
 __all__ = ["generate_text", "text_parameters"]
 
@@ -34,9 +34,7 @@ def text_parameters(
 ) -> dict[str, Any]:
     """The request's ``parameters`` from the call's arguments; TGI knobs are taken
     out of ``kwargs`` under their protocol names, unknown keywords are logged."""
-    for alias, name in tgi.PARAMETER_ALIASES.items():
-        if alias in kwargs and name not in kwargs:
-            kwargs[name] = kwargs.pop(alias)
+    apply_aliases(kwargs)
     if "max_tokens" in kwargs:  # from the max_new_tokens alias
         max_tokens = kwargs.pop("max_tokens")
     knobs = {k: kwargs[k] for k in tgi.GENERATION_PARAMETERS if k in kwargs}
@@ -59,11 +57,13 @@ async def generate_text(
     params: dict[str, Any],
     stream: bool,
     do_continue: bool,
+    exchange: Exchange | None = None,
 ) -> AsyncGenerator[Chunk, None]:
     """POST the prompt to ``url`` and yield the answer (streamed or whole) as chunks."""
     payload = {"inputs": prompt, "parameters": params, "stream": stream}
     try:
-        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
+        sent = _send_text(http, url, model, payload, stream, do_continue, exchange)
+        async with aclosing(sent) as chunks:
             async for chunk in chunks:
                 yield chunk
     except ValidationError as exc:
@@ -77,7 +77,8 @@ async def generate_text(
             fitted,
         )
         payload["parameters"] = {**params, "max_new_tokens": fitted}
-        async with aclosing(_send_text(http, url, model, payload, stream, do_continue)) as chunks:
+        sent = _send_text(http, url, model, payload, stream, do_continue, exchange)
+        async with aclosing(sent) as chunks:
             async for chunk in chunks:
                 yield chunk
 
@@ -89,9 +90,17 @@ async def _send_text(
     payload: dict[str, Any],
     stream: bool,
     do_continue: bool,
+    exchange: Exchange | None,
 ) -> AsyncGenerator[Chunk, None]:
-    async with http.open("POST", url, json=payload, stream=stream, model=model) as response:
-        html_guard(response)
+    async with http.open(
+        "POST",
+        url,
+        json=payload,
+        stream=stream,
+        model=model,
+        exchange=exchange,
+        expect="event-stream",
+    ) as response:
         if not stream or "event-stream" not in response.headers.get("content-type", ""):
             text, tail = tgi.decode_generation(await http.read_json(response))
             if text:
@@ -102,24 +111,21 @@ async def _send_text(
         state = tgi.TextStream(do_continue)
         parser = SSEParser()
         take, decode, read = parser.take, state.feed_sse, response.content.readany
-        gap = http.settings.timeouts.stream_gap
-        while True:
-            try:
+        with http.reading(response, lambda: (state.tokens, state.text)):
+            while True:
                 chunk = await read()
-            except Exception as exc:
-                raise stream_failure(exc, str(response.url), gap, state.tokens, state.text) from exc
-            if not chunk:
-                break
-            try:
-                complete = take(chunk)
-            except StreamError as exc:
-                raise _with_text(exc, state) from None
-            if complete:
-                text = decode(complete)
-                if text:
-                    yield text
-                if state.error is not None:
-                    raise state.error
+                if not chunk:
+                    break
+                try:
+                    complete = take(chunk)
+                except StreamError as exc:
+                    raise _with_text(exc, state) from None
+                if complete:
+                    text = decode(complete)
+                    if text:
+                        yield text
+                    if state.error is not None:
+                        raise state.error
         try:
             text = state.feed(parser.close())
         except StreamError as exc:

@@ -1,0 +1,134 @@
+"""Which route serves a call, pure: the router's chat route, or one mapped
+provider's image route. No I/O.
+
+:func:`plan_route` reads the Hub's ``inferenceProviderMapping`` for a model
+and the ``provider``/``model:suffix`` the caller asked for, and says whether
+the call is a chat (the router's OpenAI route picks the provider) or an
+image from one mapped provider, failing early, with the list of providers,
+when none serves it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidRequestError, ModelNotSupportedError
+from .provider_tasks import speaks
+
+__all__ = ["POLICIES", "Plan", "plan_route", "provider_choice", "split_model"]
+
+logger = logging.getLogger(__name__)
+
+#: The router's provider-selection policies (``model:policy``); its default is fastest.
+POLICIES = frozenset({"fastest", "cheapest", "preferred"})
+_CHAT_TASKS = frozenset({"conversational"})
+_IMAGE_TASKS = frozenset({"text-to-image"})
+
+
+def split_model(model: str) -> tuple[str, str | None]:
+    """``"org/name:together"`` → ``("org/name", "together")``; no suffix → ``None``."""
+    name, sep, suffix = model.rpartition(":")
+    return (name, suffix.strip() or None) if sep and name else (model, None)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a call goes: ``kind`` is ``"chat"`` or ``"image"``; ``router_model`` is
+    the id sent to the chat route; ``provider``/``provider_id`` name the mapped
+    provider and its id for the model (``None`` when the router chooses)."""
+
+    kind: str
+    router_model: str
+    provider: str | None = None
+    provider_id: str | None = None
+
+
+def _entries(mapping: Any) -> dict[str, dict[str, Any]]:
+    # A dict keyed by provider for one model; a list of {"provider", ...} in listings.
+    if isinstance(mapping, list):
+        mapping = {e.get("provider"): e for e in mapping if isinstance(e, dict)}
+    if not isinstance(mapping, dict):
+        return {}
+    return {str(k): v for k, v in mapping.items() if isinstance(v, dict)}
+
+
+def _describe(entries: Mapping[str, Mapping[str, Any]]) -> str:
+    if not entries:
+        return "none"
+    return ", ".join(
+        f"{name} ({e.get('task', '?')}, {e.get('status', '?')})" for name, e in entries.items()
+    )
+
+
+def plan_route(model: str, choice: str | None, mapping: Any) -> Plan:
+    """Decide the route from the Hub's provider mapping (``None``: unknown, trust the
+    router). ``choice`` is a provider name, a policy, or ``None``.
+
+    Raises :class:`ModelNotSupportedError` naming the providers that do serve
+    the model when none does, when the requested provider does not, or when
+    they serve it only for a task other than chat or text-to-image.
+    """
+    routed = f"{model}:{choice}" if choice else model
+    if mapping is None:
+        return Plan("chat", routed)
+    entries = _entries(mapping)
+    if choice and choice not in POLICIES:
+        entry = entries.get(choice)
+        if entry is None:
+            raise ModelNotSupportedError(
+                f"Provider {choice!r} does not serve {model}. Providers that do: "
+                f"{_describe(entries)}. Pick one with provider=..., or leave it to the router.",
+                model=model,
+            )
+        if entry.get("status") not in (None, "live"):
+            logger.warning("%s serves %s in %s status", choice, model, entry.get("status"))
+        candidates = {choice: entry}
+    else:
+        candidates = {n: e for n, e in entries.items() if e.get("status") in (None, "live")}
+    if not candidates:
+        raise ModelNotSupportedError(
+            f"No Inference Provider serves {model} now (providers listed: {_describe(entries)}). "
+            "Choose a model from HuggingFaceRouter.get_models(), or run it on a dedicated "
+            "endpoint with HuggingFaceInference(api_base=...).",
+            model=model,
+        )
+    return _plan_for_task(model, routed, choice, candidates)
+
+
+def _plan_for_task(
+    model: str, routed: str, choice: str | None, candidates: Mapping[str, Mapping[str, Any]]
+) -> Plan:
+    if any(e.get("task") in _CHAT_TASKS for e in candidates.values()):
+        return Plan("chat", routed)
+    for name, entry in candidates.items():
+        task = entry.get("task")
+        usable = choice == name or speaks(name, str(task))
+        if task in _IMAGE_TASKS and usable:
+            return Plan("image", model, name, str(entry.get("providerId") or model))
+    tasks = sorted({str(e.get("task")) for e in candidates.values()})
+    raise ModelNotSupportedError(
+        f"{model} is served by {_describe(candidates)}: not for chat (conversational) nor for "
+        "an image route hfinfer speaks. A text-generation-only model needs a text-generation "
+        "endpoint: HuggingFaceInference(api_base=...).",
+        model=model,
+        pipeline_tag=tasks[0] if tasks else None,
+    )
+
+
+def provider_choice(suffix: str | None, provider: Any) -> str | None:
+    """The provider or policy asked for, by ``model:suffix`` or ``provider=`` (``"auto"``
+    and ``None`` leave it to the router); both given and different is an error."""
+    if provider is not None and not isinstance(provider, str):
+        raise InvalidRequestError(f"provider must be a string, got {type(provider).__name__}")
+    provider = provider.strip() if provider else None
+    if provider == "auto":
+        provider = None
+    if suffix and provider and suffix != provider:
+        raise InvalidRequestError(
+            f"The model names provider {suffix!r} and provider={provider!r} names another; "
+            "give one of them."
+        )
+    return suffix or provider
