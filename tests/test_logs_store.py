@@ -180,4 +180,5 @@ def test_cost_estimate() -> None:
     assert format_cost(None) == "cost unknown"
     assert format_cost(0.5) == "$0.50" and format_cost(0.0012) == "$0.0012"
     assert format_cost(0.00001) == "$0.00001"
-    assert format_cost(0.0) == "$0" and format_cost(1e-9) == "<$0.000001"
+    assert format_cost(0.0) == "$0" and format_cost(1e-10) == "<$0.000000001"
+    assert format_cost(2.8e-6) == "$0.0000028"

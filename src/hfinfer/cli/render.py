@@ -88,6 +88,8 @@ class StreamView:
         self.err_is_terminal = is_terminal(self.stderr)
         self.err = Console(file=self.stderr, highlight=False, soft_wrap=True)
         self.out = Console(file=self.stdout, highlight=False) if markdown else None
+        if self.out is not None and self.out.is_dumb_terminal:
+            self.out = None  # TERM=dumb cannot redraw: plain text as it comes
         self.text = ""
         self._status: Status | None = None
         self._live: Live | None = None

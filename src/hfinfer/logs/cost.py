@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 __all__ = ["Priced", "estimate_cost", "format_cost"]
@@ -37,13 +38,14 @@ def estimate_cost(
 
 
 def format_cost(usd: float | None) -> str:
-    """``$0.0012``, ``$1.23``; ``"cost unknown"`` for ``None``."""
+    """``$1.23``, ``$0.0012``, ``$0.0000028``; ``"cost unknown"`` for ``None``."""
     if usd is None:
         return "cost unknown"
     if usd == 0:
         return "$0"
-    if usd < 0.000001:
-        return "<$0.000001"
-    if usd < 0.01:
-        return "$" + f"{usd:.6f}".rstrip("0")
+    if usd < 1e-9:
+        return "<$0.000000001"
+    if usd < 0.01:  # two significant digits: $0.0012, $0.0000028
+        decimals = 1 - math.floor(math.log10(usd))
+        return "$" + f"{usd:.{decimals}f}".rstrip("0")
     return f"${usd:.2f}"
