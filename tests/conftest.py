@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hfinfer import HuggingFaceInference
+from hfinfer import HuggingFaceInference, HuggingFaceRouter
 from hfserver import FakeHF, running_in_thread
 
 
@@ -31,10 +31,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 
 def _clear_provider_caches() -> None:
-    HuggingFaceInference.model_data.clear()
-    HuggingFaceInference.chat_templates.clear()
-    HuggingFaceInference.models = []
-    HuggingFaceInference._models_failed_at = 0.0
+    HuggingFaceInference.clear_caches()
+    HuggingFaceRouter.clear_caches()
 
 
 @pytest.fixture

@@ -170,6 +170,7 @@ async def test_render_prompt_uses_the_model_template(hf: FakeHF) -> None:
         rendered = await client.render_prompt("org/m", "Hi")
     assert isinstance(rendered, RenderedPrompt)
     assert (rendered.text, rendered.source) == ("[user]Hi", "chat_template (model info)")
+    assert rendered.model == "org/m"
     assert str(rendered) == "[user]Hi"
 
 

@@ -387,7 +387,9 @@ class AsyncClient:
                 if isinstance(chunk, ImageResponse):
                     return chunk
         raise ModelNotSupportedError(
-            f"{model} answered with text, not an image: use chat()", model=model
+            f"{model or 'the model'} answered with text, not an image: it is a chat model "
+            "(use chat(), or `hfinfer chat`)",
+            model=model,
         )
 
     async def models(self, *, refresh: bool = False) -> list[RouterModel]:
@@ -416,8 +418,7 @@ class AsyncClient:
                                               self._options)  # fmt: skip
             if self._opened:
                 await self._prompter.__aenter__()
-        built = await self._prompter.render_prompt(model, messages, **options)
-        return RenderedPrompt(built.text, built.source)
+        return await self._prompter.render_prompt(model, messages, **options)
 
 
 def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from .model_info import tokenizer_config
 from .types import Reasoning
 
 __all__ = ["CLOSE_TAG", "OPEN_TAG", "ThinkSplitter", "model_opens_think", "template_opens_think"]
@@ -183,6 +184,4 @@ def template_opens_think(template: object) -> bool:
 def model_opens_think(model_info: Mapping[str, Any] | None) -> bool:
     """:func:`template_opens_think` of the template inline in the Hub's model info
     (``config.tokenizer_config.chat_template``); False when there is none."""
-    config = (model_info or {}).get("config")
-    tokenizer = config.get("tokenizer_config") if isinstance(config, Mapping) else None
-    return isinstance(tokenizer, Mapping) and template_opens_think(tokenizer.get("chat_template"))
+    return template_opens_think(tokenizer_config(model_info).get("chat_template"))

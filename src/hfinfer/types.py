@@ -262,10 +262,12 @@ class RouterModel:
 @dataclass(frozen=True, slots=True)
 class RenderedPrompt:
     """The exact prompt the text-generation route sends, and what built it
-    (``source``: the model's chat template, a prompt family, or the generic format)."""
+    (``source``: the model's chat template, a prompt family, or the generic
+    format); ``model`` is the model it was built for, aliases resolved."""
 
     text: str
     source: str
+    model: str = ""
 
     def __str__(self) -> str:
         return self.text

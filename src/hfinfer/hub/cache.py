@@ -1,5 +1,6 @@
-"""Caches for Hub answers: JSON files on disk with an expiry, and single flight
-(concurrent askers of one key share one request).
+"""Caches for Hub answers: in memory (:class:`MemoryCache`, :class:`TimedCache`),
+JSON files on disk with an expiry, and single flight (concurrent askers of one
+key share one request).
 
 File work runs in a thread so the event loop never blocks on the disk.
 """
@@ -13,17 +14,53 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 
-__all__ = ["DiskCache", "single_flight"]
+__all__ = ["DiskCache", "MemoryCache", "TimedCache", "single_flight"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_TTL = 24 * 3600.0
+
+
+class MemoryCache(dict[str, T]):
+    """Answers kept in memory by key for the life of the process (a dict, as the
+    seed's ``model_data`` is); :meth:`clear` forgets them."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} entries)"
+
+
+class TimedCache(Generic[T]):
+    """Answers kept in memory for ``ttl`` seconds each (monotonic clock)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, T]] = {}
+
+    def __repr__(self) -> str:
+        return f"TimedCache(ttl={self.ttl}, {len(self._entries)} entries)"
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> T | None:
+        """The answer kept for ``key``, or ``None`` when there is none or it expired."""
+        hit = self._entries.get(key)
+        if hit is None or time.monotonic() - hit[0] >= self.ttl:
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: T) -> None:
+        self._entries[key] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        """Forget every answer."""
+        self._entries.clear()
 
 
 class DiskCache:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from ..errors import HFInferenceError
+from ..model_info import tokenizer_config
 from ..prompts.chat_template import special_tokens_from
 from ..prompts.select import TemplateInfo, template_from_model_data
 from .metadata import Hub
@@ -27,12 +28,6 @@ def _siblings(model_data: Mapping[str, Any]) -> set[str] | None:
     return {s.get("rfilename", "") for s in siblings if isinstance(s, dict)}
 
 
-def _inline_tokenizer_config(model_data: Mapping[str, Any]) -> Mapping[str, Any]:
-    config = model_data.get("config")
-    tokenizer_config = config.get("tokenizer_config") if isinstance(config, Mapping) else None
-    return tokenizer_config if isinstance(tokenizer_config, Mapping) else {}
-
-
 async def load_chat_template(
     hub: Hub, model: str, model_data: Mapping[str, Any]
 ) -> TemplateInfo | None:
@@ -43,7 +38,7 @@ async def load_chat_template(
     the generation.
     """
     files = _siblings(model_data)
-    inline = _inline_tokenizer_config(model_data)
+    inline = tokenizer_config(model_data)
     try:
         if files is None or "chat_template.jinja" in files:
             text = await hub.repo_file(model, "chat_template.jinja")
@@ -56,11 +51,11 @@ async def load_chat_template(
         if info is not None:
             return info
         if files is None or "tokenizer_config.json" in files:
-            tokenizer_config = await _tokenizer_config_file(hub, model, files)
-            template = tokenizer_config.get("chat_template")
+            from_file = await _tokenizer_config_file(hub, model, files)
+            template = from_file.get("chat_template")
             if template:
                 return TemplateInfo(
-                    template, special_tokens_from(tokenizer_config), "tokenizer_config.json"
+                    template, special_tokens_from(from_file), "tokenizer_config.json"
                 )
     except HFInferenceError as exc:
         logger.warning("could not fetch the chat template of %s (%s); using a fallback", model, exc)

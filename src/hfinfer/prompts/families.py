@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..model_info import tokenizer_config
 from ..types import content_text
 
 __all__ = [
@@ -20,7 +21,6 @@ __all__ = [
     "format_prompt_mistral",
     "format_prompt_qwen",
     "format_prompt_qwen2",
-    "get_inputs",
     "pick_family",
     "token_text",
 ]
@@ -112,12 +112,6 @@ def token_text(token: Any) -> str | None:
     return None
 
 
-def _tokenizer_config(model_data: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    config = (model_data or {}).get("config") or {}
-    tokenizer_config = config.get("tokenizer_config") if isinstance(config, Mapping) else None
-    return tokenizer_config if isinstance(tokenizer_config, Mapping) else {}
-
-
 def pick_family(model_data: Mapping[str, Any] | None, model_type: str | None) -> str:
     """Name the fallback formatter the seed's rules choose for a model.
 
@@ -127,7 +121,7 @@ def pick_family(model_data: Mapping[str, Any] | None, model_type: str | None) ->
         return "generic"
     if model_type == "mistral" and (model_data or {}).get("author") == "mistralai":
         return "mistral"
-    eos = token_text(_tokenizer_config(model_data).get("eos_token"))
+    eos = token_text(tokenizer_config(model_data).get("eos_token"))
     if eos in ("<|endoftext|>", "<eos>", "</s>"):
         return "custom"
     return {"<|im_end|>": "qwen", DEEPSEEK_EOS: "qwen2", "<|eot_id|>": "llama"}.get(
@@ -140,7 +134,7 @@ def format_with_family(
 ) -> str:
     """Render ``messages`` with the named fallback formatter."""
     if family == "custom":
-        eos = token_text(_tokenizer_config(model_data).get("eos_token")) or "</s>"
+        eos = token_text(tokenizer_config(model_data).get("eos_token")) or "</s>"
         return format_prompt_custom(messages, eos, do_continue)
     formatter = {
         "mistral": format_prompt_mistral,
@@ -149,18 +143,3 @@ def format_with_family(
         "llama": format_prompt_llama,
     }.get(family, format_prompt)
     return formatter(messages, do_continue)
-
-
-def get_inputs(
-    messages: _Messages,
-    model_data: Mapping[str, Any] | None,
-    model_type: str | None,
-    do_continue: bool = False,
-) -> str:
-    """The prompt for ``messages``, by the seed's family rules.
-
-    >>> get_inputs([{"role": "user", "content": "Hi"}], {}, "gpt2")
-    'Hi'
-    """
-    family = pick_family(model_data, model_type)
-    return format_with_family(family, messages, model_data, do_continue)

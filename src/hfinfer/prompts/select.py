@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model_info import tokenizer_config
 from .chat_template import choose_template, render_chat_template, special_tokens_from
 from .families import format_with_family, pick_family
 
@@ -37,19 +38,13 @@ class Prompt:
     source: str
 
 
-def _tokenizer_config(model_data: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    config = (model_data or {}).get("config")
-    tokenizer_config = config.get("tokenizer_config") if isinstance(config, Mapping) else None
-    return tokenizer_config if isinstance(tokenizer_config, Mapping) else {}
-
-
 def template_from_model_data(model_data: Mapping[str, Any] | None) -> TemplateInfo | None:
     """The template inline in the Hub's model info (``config.tokenizer_config``), if any."""
-    tokenizer_config = _tokenizer_config(model_data)
-    template = tokenizer_config.get("chat_template")
+    inline = tokenizer_config(model_data)
+    template = inline.get("chat_template")
     if not template:
         return None
-    return TemplateInfo(template, special_tokens_from(tokenizer_config), "model info")
+    return TemplateInfo(template, special_tokens_from(inline), "model info")
 
 
 def build_prompt(

@@ -19,11 +19,13 @@ from ..errors import (
     ModelNotSupportedError,
 )
 from ..http.session import HttpClient, borrow_client
+from ..hub.cache import MemoryCache
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
+from ..model_info import model_type as model_type_of
 from ..prompts.select import Prompt, TemplateInfo, build_prompt
 from ..protocol import images
-from ..types import Chunk, ImageResponse, Messages
+from ..types import Chunk, ImageResponse, Messages, RenderedPrompt
 from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .base import run_in_thread as _run_in_thread
 from .hf_models import (
@@ -80,18 +82,27 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
     image_models: ClassVar[list[str]] = list(FALLBACK_IMAGE_MODELS)
     models: ClassVar[list[str]] = []
     #: Hub model info by model id (the seed's cache), reused by every call.
-    model_data: ClassVar[dict[str, dict[str, Any]]] = {}
+    model_data: ClassVar[MemoryCache[dict[str, Any]]] = MemoryCache()
     #: Chat templates by model id (``None``: the model has none).
-    chat_templates: ClassVar[dict[str, TemplateInfo | None]] = {}
+    chat_templates: ClassVar[MemoryCache[TemplateInfo | None]] = MemoryCache()
     _models_failed_at: ClassVar[float] = 0.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Each subclass gets caches of its own: no state shared across providers.
         super().__init_subclass__(**kwargs)
-        cls.model_data = {}
-        cls.chat_templates = {}
+        cls.model_data = MemoryCache()
+        cls.chat_templates = MemoryCache()
         cls.models = []
         cls.image_models = list(cls.image_models)
+
+    @classmethod
+    def clear_caches(cls) -> None:
+        """Forget what this class learned (model info, templates, the model list),
+        as a new process would start."""
+        cls.model_data.clear()
+        cls.chat_templates.clear()
+        cls.models = []
+        cls._models_failed_at = 0.0
 
     # -- models ---------------------------------------------------------------
 
@@ -214,7 +225,9 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             call.exchange,
         )  # fmt: skip
 
-    async def render_prompt(self, model: str | None, messages: Messages, **kwargs: Any) -> Prompt:
+    async def render_prompt(
+        self, model: str | None, messages: Messages, **kwargs: Any
+    ) -> RenderedPrompt:
         """The prompt :meth:`create_async_generator` would send for ``messages``
         (``action="continue"`` and ``tools`` as there), on this instance's pool."""
         cls = type(self)
@@ -232,10 +245,11 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 model_data = await cls._endpoint_model_data(http, endpoint)
             else:
                 model_data = await cls.get_model_data(http, name)
-            return await cls._build_text_prompt(
+            built = await cls._build_text_prompt(
                 http, _template_model(cls, name, model_data, endpoint), model_data,
                 request.messages, request.do_continue, kwargs,
             )  # fmt: skip
+        return RenderedPrompt(built.text, built.source, name)
 
     @classmethod
     async def _endpoint_model_data(cls, http: HttpClient, endpoint: str) -> dict[str, Any]:
@@ -276,7 +290,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         kwargs: Mapping[str, Any],
     ) -> Prompt:
         template = await cls.get_chat_template(http, model) if model else None
-        model_type = (model_data.get("config") or {}).get("model_type")
+        model_type = model_type_of(model_data)
         tools = kwargs.get("tools")
         built = build_prompt(
             messages, model_data, model_type, do_continue, template=template, tools=tools

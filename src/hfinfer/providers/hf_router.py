@@ -12,7 +12,6 @@ image. The server applies the model's chat template itself.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
@@ -29,7 +28,7 @@ from ..errors import (
     ValidationError,
 )
 from ..http.session import Exchange, HttpClient, Response
-from ..hub.cache import DiskCache, single_flight
+from ..hub.cache import DiskCache, TimedCache, single_flight
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_tasks
 from ..protocol.parameters import apply_aliases
@@ -70,7 +69,7 @@ class RouterModels:
 
     def __init__(self, ttl: float = ROUTER_MODELS_TTL) -> None:
         self.ttl = ttl
-        self._memory: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._memory: TimedCache[list[dict[str, Any]]] = TimedCache(ttl)
 
     def clear(self) -> None:
         """Forget the answers kept in memory."""
@@ -89,8 +88,8 @@ class RouterModels:
         call, unless ``strict``, which raises). ``refresh`` skips both caches."""
         base = router_url(api_base)
         hit = None if refresh else self._memory.get(base)
-        if hit is not None and time.monotonic() - hit[0] < self.ttl:
-            return hit[1]
+        if hit is not None:
+            return hit
         try:
             entries = await self._cached(base, api_key, proxy, refresh)
         except HFInferenceError as exc:
@@ -98,7 +97,7 @@ class RouterModels:
                 raise
             logger.warning("could not list the router's models (%s)", exc)
             return []
-        self._memory[base] = (time.monotonic(), entries)
+        self._memory.put(base, entries)
         return entries
 
     async def _cached(
@@ -151,8 +150,8 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
     image_models: ClassVar[list[str]] = list(FALLBACK_IMAGE_MODELS)
     #: The router's model list, cached per router base (memory, then disk).
     router_models: ClassVar[RouterModels] = RouterModels()
-    #: Hub answers (mapping, pipeline tag, config) by "hub|model", with the time fetched.
-    provider_mappings: ClassVar[dict[str, tuple[float, dict[str, Any]]]] = {}
+    #: Hub answers (mapping, pipeline tag, config) by "hub|model", kept an hour.
+    provider_mappings: ClassVar[TimedCache[dict[str, Any]]] = TimedCache(MAPPING_TTL)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Each subclass gets caches of its own: no state shared across providers.
@@ -160,7 +159,15 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         cls.models = []
         cls.image_models = list(cls.image_models)
         cls.router_models = RouterModels()
-        cls.provider_mappings = {}
+        cls.provider_mappings = TimedCache(MAPPING_TTL)
+
+    @classmethod
+    def clear_caches(cls) -> None:
+        """Forget what this class learned (provider mappings, the router's model
+        list), as a new process would start."""
+        cls.router_models.clear()
+        cls.provider_mappings.clear()
+        cls.models = []
 
     # -- models ---------------------------------------------------------------
 
@@ -187,8 +194,8 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         then decides). A missing, private or gated-without-token model raises."""
         key = f"{http.settings.hub_endpoint}|{model}"
         cached = cls.provider_mappings.get(key)
-        if cached is not None and time.monotonic() - cached[0] < MAPPING_TTL:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             info = await Hub(http, ttl=MAPPING_TTL).model_info(model, expand=_MAPPING_EXPAND)
         except (ModelNotFoundError, AuthenticationError):
@@ -196,7 +203,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         except HFInferenceError as exc:
             logger.warning("could not ask the Hub which providers serve %s (%s)", model, exc)
             return None
-        cls.provider_mappings[key] = (time.monotonic(), info)
+        cls.provider_mappings.put(key, info)
         return info
 
     # -- generation -------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import StreamError, ValidationError
 from ..http.session import Exchange, HttpClient
+from ..model_info import model_type as model_type_of
 from ..protocol import tgi
 from ..protocol.parameters import apply_aliases
 from ..protocol.sse import SSEParser
@@ -41,7 +42,7 @@ def text_parameters(
     ignored = set(kwargs) - tgi.GENERATION_PARAMETERS - {"tools"} - set(IMAGE_OPTIONS)
     if ignored:
         logger.debug("ignoring arguments this route does not use: %s", sorted(ignored))
-    model_type = (model_data.get("config") or {}).get("model_type")
+    model_type = model_type_of(model_data)
     if model_type == "gpt2" and max_tokens is not None and max_tokens >= 1024:
         max_tokens = 512  # gpt2's whole context is 1024 tokens
     return tgi.build_parameters(

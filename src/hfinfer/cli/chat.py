@@ -27,7 +27,7 @@ from .render import AnswerView, JsonView, StreamView, is_terminal
 from .runner import LoopRunner
 from .session import Session, usage_line
 
-__all__ = ["ChatRequest", "chat_command", "run_chat"]
+__all__ = ["ChatRequest", "chat", "run_chat"]
 
 EXAMPLES = """
 \b
@@ -313,7 +313,7 @@ RENDER_HELP = "Render Markdown (default: when stdout is a terminal)."
 @click.command("chat", epilog=EXAMPLES)
 @_chat_options
 @click.pass_context
-def chat_command(ctx: click.Context, **arguments: Any) -> None:
+def chat(ctx: click.Context, **arguments: Any) -> None:
     """Ask a model: the answer streams to stdout, the rest goes to stderr.
 
     With no PROMPT on a terminal, a conversation opens (/help inside lists its

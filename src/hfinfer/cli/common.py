@@ -1,0 +1,112 @@
+"""What every ``hfinfer`` command shares: the options, running a coroutine with
+hfinfer's errors as a message and exit code 1, and reading the messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..client import AsyncClient
+from ..errors import HFInferenceError
+from ..types import Messages
+
+__all__ = [
+    "api_base_option",
+    "api_key_option",
+    "err",
+    "make_client",
+    "messages_from",
+    "messages_options",
+    "model_option",
+    "route_option",
+    "run",
+]
+
+T = TypeVar("T")
+
+api_base_option = click.option(
+    "--api-base",
+    envvar="HFINFER_API_BASE",
+    default=None,
+    help="Inference base URL (default: the hf-inference route of the router).",
+)
+api_key_option = click.option(
+    "--api-key",
+    default=None,
+    help="Token; default HF_TOKEN or the saved login token.",
+)
+model_option = click.option("--model", "-m", default=None, help="Model id or alias.")
+route_option = click.option(
+    "--route",
+    type=click.Choice(["auto", "router", "tgi"]),
+    default="auto",
+    show_default=True,
+    help="router: Inference Providers; tgi: the text-generation protocol at --api-base; "
+    "auto: tgi when --api-base is given, else the router.",
+)
+
+
+def messages_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``PROMPT``, ``--system`` and ``--messages FILE``: what :func:`messages_from` reads."""
+    command = click.option(
+        "--messages",
+        "messages_file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="A JSON file with a list of messages (the PROMPT, if given, is appended).",
+    )(command)
+    command = click.option("--system", "-s", default=None, help="A system message.")(command)
+    return command
+
+
+def make_client(route: str, api_base: str | None, api_key: str | None) -> AsyncClient:
+    """The client a command talks through; ``auto`` is the text-generation server
+    named by ``--api-base``, else the router."""
+    chosen = ("tgi" if api_base else "router") if route == "auto" else route
+    return AsyncClient(api_base=api_base, api_key=api_key, route=chosen)  # type: ignore[arg-type]
+
+
+def err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def run(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; hfinfer errors become a message and exit code 1."""
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except HFInferenceError as exc:
+        err(f"error: {exc}")
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        err("interrupted")
+        raise SystemExit(130) from None
+
+
+def messages_from(prompt: str | None, system: str | None, messages_file: Path | None) -> Messages:
+    """The conversation: the file's messages, the system message first, the PROMPT
+    (``-``: stdin) last."""
+    messages: Messages = []
+    if messages_file is not None:
+        try:
+            loaded = json.loads(messages_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise click.BadParameter(f"cannot read {messages_file}: {exc}") from exc
+        loaded = loaded.get("messages", loaded) if isinstance(loaded, dict) else loaded
+        if not isinstance(loaded, list):
+            raise click.BadParameter("the file must hold a list of messages")
+        messages = loaded
+    if system:
+        messages = [{"role": "system", "content": system}, *messages]
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    if prompt:
+        messages.append({"role": "user", "content": prompt})
+    if not messages:
+        raise click.UsageError("give a PROMPT (or - to read stdin), or --messages FILE")
+    return messages
