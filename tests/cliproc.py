@@ -35,11 +35,16 @@ def command(*args: str) -> list[str]:
 
 
 def run(
-    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``hfinfer ARGS`` to its end; stdin is ``input`` piped, else empty (not a terminal)."""
     return subprocess.run(
         command(*args),
+        cwd=cwd,
         input=input,
         stdin=subprocess.DEVNULL if input is None else None,
         capture_output=True,

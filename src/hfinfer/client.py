@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .config import router_url as resolve_router_url
 from .errors import InvalidRequestError, ModelNotSupportedError
-from .http.session import Exchange
+from .http.session import Exchange, HttpClient
 from .protocol.routing import POLICIES, split_model
 from .providers.hf_router import HuggingFaceRouter
 from .types import (
@@ -405,6 +405,21 @@ class AsyncClient:
         )
         return [RouterModel.from_entry(e) for e in entries if isinstance(e.get("id"), str)]
 
+    async def model_info(self, model: str) -> dict[str, Any]:
+        """The Hub's answer about ``model`` (``GET /api/models/{id}``) with who serves
+        it: ``pipeline_tag`` (its task), ``gated``, ``inferenceProviderMapping``
+        (provider -> status, task, providerId). Cached on disk. Raises
+        :class:`~hfinfer.errors.ModelNotFoundError` for no such model and
+        :class:`~hfinfer.errors.AuthenticationError` for one hidden from this token."""
+        from .config import ClientSettings
+        from .hub.metadata import Hub
+
+        settings = ClientSettings.resolve(
+            api_key=self._options["api_key"], proxy=self._options["proxy"]
+        )
+        async with HttpClient(settings) as http:
+            return await Hub(http).model_info(model, expand=_MODEL_INFO_FIELDS)
+
     async def render_prompt(
         self, model: str, messages: Messages | str, **options: Any
     ) -> RenderedPrompt:
@@ -419,6 +434,10 @@ class AsyncClient:
             if self._opened:
                 await self._prompter.__aenter__()
         return await self._prompter.render_prompt(model, messages, **options)
+
+
+#: What ``model_info`` asks the Hub for (``expand[]=``).
+_MODEL_INFO_FIELDS = ["pipeline_tag", "gated", "inferenceProviderMapping", "config", "tags"]
 
 
 def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:

@@ -15,6 +15,7 @@ import click
 from ..client import AsyncClient
 from ..errors import HFInferenceError
 from ..types import Messages
+from .errors import describe_error
 
 __all__ = [
     "api_base_option",
@@ -37,7 +38,9 @@ api_base_option = click.option(
     help="Inference base URL (default: the hf-inference route of the router).",
 )
 api_key_option = click.option(
+    "--token",
     "--api-key",
+    "api_key",
     default=None,
     help="Token; default HF_TOKEN or the saved login token.",
 )
@@ -81,7 +84,7 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except HFInferenceError as exc:
-        err(f"error: {exc}")
+        err(f"error: {describe_error(exc)}")
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         err("interrupted")

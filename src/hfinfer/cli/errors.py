@@ -29,6 +29,9 @@ _REWORDED = (
     (re.compile(r"api_key=\.\.\."), "--token"),
     (re.compile(r"\buse chat\(\)"), "use `hfinfer chat`"),
     (re.compile(r"\bprovider=(['\"]?)([\w.-]+)\1"), r"--provider \2"),
+    (re.compile(r"\bprovider=\.\.\."), "--provider NAME"),
+    (re.compile(r"HuggingFaceRouter\.get_models\(\)"), "`hfinfer models`"),
+    (re.compile(r"HuggingFaceInference\(api_base=\.\.\.\)"), "--api-base URL"),
 )
 # An exception's repr inside a message: ClientPayloadError('Response payload ...').
 _REPR = re.compile(r"\b[A-Z]\w*(?:Error|Exception)\((['\"])(.*?)\1(?:, [^)]*)?\)")

@@ -245,7 +245,8 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         """
         info = await type(self).get_provider_mapping(http, request.model)
         mapping = None if info is None else info.get(_MAPPING_EXPAND[0])
-        plan = plan_route(request.model, request.provider, mapping)
+        task = None if info is None else info.get("pipeline_tag")
+        plan = plan_route(request.model, request.provider, mapping, task)
         options = request.options
         if plan.kind == "image":
             if options:
