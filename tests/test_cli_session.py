@@ -187,3 +187,32 @@ def test_markdown_is_rendered_on_a_terminal(router: FakeRouter) -> None:
     shown = child.before + child.after
     assert "**bold**" not in shown and "\x1b[1m" in shown
     leave(child)
+
+
+def test_on_a_terminal_the_wait_and_each_retry_are_shown(router: FakeRouter) -> None:
+    from hfserver import json_reply
+
+    router.script(
+        "POST", CHAT, json_reply({"error": "Model org/chat is loading", "estimated_time": 1.5}, 503)
+    )
+    child = session("-m", "org/chat")
+    child.sendline("Hello?")
+    child.expect("retrying in 2 s: the model is loading \\(about 2 s\\)")
+    child.expect("waiting for org/chat")
+    child.expect("the model is loading \\(about 2 s\\)…")
+    child.expect("Bonjour")
+    child.expect("> ")
+    leave(child)
+
+
+def test_prompt_shows_the_templated_conversation(router: FakeRouter) -> None:
+    router.models["org/chat"]["config"]["tokenizer_config"]["chat_template"] = (
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+    )
+    child = session("-m", "org/chat")
+    ask(child, "Hi there")
+    child.sendline("/prompt")
+    child.expect("<user>Hi there<assistant>Bonjour !")
+    child.expect("chat_template")
+    child.expect("> ")
+    leave(child)

@@ -233,6 +233,9 @@ class _RetryHandler(logging.Handler):
         delay = next((a for a in args if isinstance(a, float)), None)
         error = next((a for a in args if isinstance(a, BaseException)), None)
         loading = error.estimated_time if isinstance(error, ModelLoadingError) else None
-        why = describe_error(error) if error is not None else "the attempt failed"
+        if isinstance(error, ModelLoadingError):
+            why = "the model is loading" + (f" (about {loading:.0f} s)" if loading else "")
+        else:
+            why = describe_error(error) if error is not None else "the attempt failed"
         wait = f" in {delay:.0f} s" if delay is not None else ""
         self.view.retrying(f"retrying{wait}: {why}", loading)

@@ -250,7 +250,8 @@ class Session:
         cost = format_cost(sum(known)) if known else "cost unknown"
         if known and len(known) < len(costs):
             cost += f" (for {len(known)} of {len(costs)} turns)"
-        self.say(f"{len(turns)} turns: {prompt} input tokens, {completion} output tokens, {cost}")
+        count = f"{len(turns)} turn{'s' if len(turns) != 1 else ''}"
+        self.say(f"{count}: {prompt} input tokens, {completion} output tokens, {cost}")
         last = turns[-1]
         self.say(f"last: {usage_line(last)}")
 
