@@ -95,6 +95,9 @@ def log_rows(home: Path) -> list[dict[str, Any]]:
     db = sqlite3.connect(path)
     db.row_factory = sqlite3.Row
     try:
-        return [dict(row) for row in db.execute("SELECT * FROM turns ORDER BY created, rowid")]
+        rows = db.execute("SELECT * FROM turns ORDER BY created, rowid")
+        return [dict(row) for row in rows]
+    except sqlite3.OperationalError:  # the command is still creating the schema
+        return []
     finally:
         db.close()

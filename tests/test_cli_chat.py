@@ -332,3 +332,43 @@ def test_status_and_retry_notes_stay_off_a_pipe(router: FakeRouter) -> None:
     result = run("chat", "-m", "org/chat", "Hi", env={"HFINFER_MAX_RETRIES": "2"})
     assert result.returncode == 0 and result.stdout == "Bonjour !\n"
     assert "retrying" not in result.stderr and "waiting" not in result.stderr
+
+
+def test_schema_on_the_text_generation_route_is_a_grammar(monkeypatch, tmp_path: Path) -> None:
+    from hfserver import FakeHF, running_in_thread
+
+    server = FakeHF()
+    server.add_text_model("org/m")
+    with running_in_thread(server):
+        for name in ("HF_ENDPOINT", "HFINFER_API_BASE", "HF_ROUTER_URL"):
+            monkeypatch.setenv(name, server.url)
+        result = run("chat", "-m", "org/m", "--schema", '{"type": "object"}', "Hi")
+        assert result.returncode == 0, result.stderr
+        parameters = server.last("POST", "/models/org/m").json()["parameters"]
+    assert parameters["grammar"] == {"type": "json", "value": {"type": "object"}}
+
+
+def test_ctrl_c_under_json_still_prints_one_object(router: FakeRouter, isolated_env: Path) -> None:
+    words = [chunk(f"word{i} ") for i in range(60)] + [chunk("", finish="stop")]
+    router.script("POST", CHAT, chat_stream(words, delay=0.2))
+    process = subprocess.Popen(
+        command("chat", "-m", "org/chat", "--json", "Count"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not log_rows(isolated_env) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130
+    data = json.loads(out)
+    assert data["status"] == "interrupted" and data["error"]["type"] == "Interrupted"
+    assert data["text"].startswith("word0 ")

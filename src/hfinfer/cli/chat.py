@@ -135,6 +135,8 @@ def run_chat(request: ChatRequest) -> None:
         raise click.UsageError("-c and --cid continue a conversation from the log, which is off")
     runner = LoopRunner()
     client = AsyncClient(**request.client_options)
+    if client.route == "tgi":
+        _schema_as_grammar(request.options)
     model = chosen_model(request.model) or _route_default(client)
     log_context = open_log(request)
     try:
@@ -150,6 +152,14 @@ def run_chat(request: ChatRequest) -> None:
             runner.run(client.aclose())
             runner.run(log_context.__aexit__(None, None, None))
         runner.close()
+
+
+def _schema_as_grammar(options: dict[str, Any]) -> None:
+    # The text-generation protocol asks for JSON output with a grammar, not response_format.
+    response_format = options.pop("response_format", None)
+    if response_format is not None:
+        schema = response_format.get("json_schema", {}).get("schema", {})
+        options["grammar"] = {"type": "json", "value": schema}
 
 
 def _route_default(client: Any) -> str:

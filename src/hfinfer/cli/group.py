@@ -12,9 +12,14 @@ __all__ = ["HFInferGroup", "configure_logging"]
 
 _VERBOSE = {"-v": 1, "-vv": 2, "-vvv": 3, "--verbose": 1}
 
+#: How many -v the running command was given (read by main() to show a traceback).
+verbosity_given = 0
+
 
 def configure_logging(verbosity: int) -> None:
     """``-v``: info on stderr; ``-vv``: debug (the token is redacted by the library)."""
+    global verbosity_given
+    verbosity_given = verbosity
     if verbosity <= 0:
         return
     logging.basicConfig(

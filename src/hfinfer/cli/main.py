@@ -55,4 +55,15 @@ cli.add_command(logs)
 
 
 def main() -> None:
-    cli(prog_name="hfinfer")
+    """The ``hfinfer`` script: a failure nobody foresaw is one line, not a traceback
+    (with -v, the traceback too)."""
+    from . import group
+    from .errors import describe_error
+
+    try:
+        cli(prog_name="hfinfer")
+    except Exception as exc:
+        if group.verbosity_given:
+            raise
+        click.echo(f"error: {describe_error(exc)} (a bug in hfinfer? please report it)", err=True)
+        raise SystemExit(1) from None

@@ -211,8 +211,12 @@ class JsonView:
 
 def error_object(error: BaseException) -> dict[str, Any]:
     """The ``error`` member of ``--json``'s object: type, message, and what the server said."""
+    import asyncio
+
     from .errors import describe_error
 
+    if isinstance(error, (asyncio.CancelledError, KeyboardInterrupt)):
+        return {"type": "Interrupted", "message": "stopped by Ctrl-C"}
     info: dict[str, Any] = {"type": type(error).__name__, "message": describe_error(error)}
     for name in ("status", "request_id", "error_type"):
         value = getattr(error, name, None)
