@@ -70,6 +70,8 @@ def test_a_conversation_resends_its_history(router: FakeRouter, isolated_env: Pa
     assert [r["prompt"] for r in rows] == ["First question", "Second question"]
     assert len({r["conversation_id"] for r in rows}) == 1
     assert {r["status"] for r in rows} == {"done"}
+    history = (isolated_env / "hfinfer" / "chat-history").read_text(encoding="utf-8")
+    assert "First question" in history and "Second question" in history  # readline's
 
 
 def test_slash_commands(router: FakeRouter, isolated_env: Path, tmp_path: Path) -> None:
@@ -216,3 +218,33 @@ def test_prompt_shows_the_templated_conversation(router: FakeRouter) -> None:
     child.expect("chat_template")
     child.expect("> ")
     leave(child)
+
+
+def test_one_answer_on_a_terminal_is_rendered(router: FakeRouter) -> None:
+    router.add_chat_model("org/md", ["Some ", "**bold**", " text"])
+    argv = command("chat", "-m", "org/md", "Hi")
+    child = pexpect.spawn(
+        argv[0],
+        argv[1:],
+        env={**os.environ, "TERM": "xterm-256color"},
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        dimensions=(40, 100),
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "**bold**" not in child.before and "\x1b[1mbold" in child.before
+    plain = run_plain("chat", "-m", "org/md", "--no-render", "Hi")
+    assert "**bold**" in plain
+
+
+def run_plain(*args: str) -> str:
+    """The same under a terminal with --no-render: the text as the model wrote it."""
+    argv = command(*args)
+    child = pexpect.spawn(
+        argv[0], argv[1:], env={**os.environ, "TERM": "xterm-256color"}, encoding="utf-8"
+    )
+    child.expect(pexpect.EOF, timeout=TIMEOUT)
+    child.close()
+    return str(child.before)

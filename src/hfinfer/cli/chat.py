@@ -32,11 +32,11 @@ __all__ = ["ChatRequest", "chat", "run_chat"]
 EXAMPLES = """
 \b
 Examples:
-  hfinfer chat "Name three primes"            one answer (or just: hfinfer "Name three primes")
-  git diff | hfinfer chat "Review this"      piped text comes first, then the prompt
+  hfinfer chat "Name three primes"       one answer (or: hfinfer "Name three primes")
+  git diff | hfinfer chat "Review this"  piped text comes first, then the prompt
   hfinfer chat -f notes.md -s "Be brief" "Summarize"
-  hfinfer chat                                a conversation (on a terminal)
-  hfinfer chat -c "And the next one?"         continue the last conversation
+  hfinfer chat                           a conversation (on a terminal)
+  hfinfer chat -c "And the next one?"    continue the last conversation
   hfinfer chat -o top_p 0.9 -o stop '["\\n"]' --schema schema.json "..."
   hfinfer chat --json "Hi" | jq .text
 """

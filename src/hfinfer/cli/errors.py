@@ -28,8 +28,8 @@ _REWORDED = (
     (re.compile(r"Use api_base='([^']*)'"), r"Use --api-base \1"),
     (re.compile(r"api_key=\.\.\."), "--token"),
     (re.compile(r"\buse chat\(\)"), "use `hfinfer chat`"),
-    (re.compile(r"\bprovider=(['\"]?)([\w.-]+)\1"), r"--provider \2"),
     (re.compile(r"\bprovider=\.\.\."), "--provider NAME"),
+    (re.compile(r"\bprovider=(['\"]?)([\w.-]+)\1"), r"--provider \2"),
     (re.compile(r"HuggingFaceRouter\.get_models\(\)"), "`hfinfer models`"),
     (re.compile(r"HuggingFaceInference\(api_base=\.\.\.\)"), "--api-base URL"),
 )
