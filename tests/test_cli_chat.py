@@ -372,3 +372,12 @@ def test_ctrl_c_under_json_still_prints_one_object(router: FakeRouter, isolated_
     data = json.loads(out)
     assert data["status"] == "interrupted" and data["error"]["type"] == "Interrupted"
     assert data["text"].startswith("word0 ")
+
+
+def test_render_on_a_pipe_when_asked(router: FakeRouter) -> None:
+    router.add_chat_model("org/md", ["Some ", "**bold**", " text"])
+    rendered = run("chat", "-m", "org/md", "--render", "Hi", env={"TERM": "xterm-256color"})
+    assert rendered.returncode == 0
+    assert "**bold**" not in rendered.stdout and "\x1b[1mbold" in rendered.stdout
+    plain = run("chat", "-m", "org/md", "Hi")
+    assert plain.stdout == "Some **bold** text\n"

@@ -87,7 +87,11 @@ class StreamView:
         self.show_reasoning = show_reasoning
         self.err_is_terminal = is_terminal(self.stderr)
         self.err = Console(file=self.stderr, highlight=False, soft_wrap=True)
-        self.out = Console(file=self.stdout, highlight=False) if markdown else None
+        # --render on a pipe (for `less -R`): styles without a terminal to detect.
+        forced = True if markdown and not is_terminal(self.stdout) else None
+        self.out = (
+            Console(file=self.stdout, highlight=False, force_terminal=forced) if markdown else None
+        )
         if self.out is not None and self.out.is_dumb_terminal:
             self.out = None  # TERM=dumb cannot redraw: plain text as it comes
         self.text = ""
