@@ -6,7 +6,7 @@
   the second process shows what the disk cache saves.
 - ``template``: the time ``hfinfer.prompts.select.build_prompt`` and
   ``hfinfer.render_chat_template`` take to render a real chat template from
-  ``shared/data/templates`` (Llama 3's and Llama 3.1's) with the compile cache
+  ``tests/data/templates`` (Llama 3's and Llama 3.1's) with the compile cache
   warm (median µs per render), and the first render (the compile).
 
 Each prints one JSON object. Run from the repository root:
@@ -30,8 +30,8 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 from bench import workload
 from bench.clients.harness import MESSAGES, server_stats
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "shared/data/templates"
-#: Real chat templates from ``shared/data``: Llama 3's short one (as the Hub's model
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "tests/data/templates"
+#: Real chat templates from ``tests/data/templates``: Llama 3's short one (as the Hub's model
 #: info serves it) and Llama 3.1's long one (tools, date, system-message handling).
 TEMPLATES = (
     "hubapi.meta-llama-Meta-Llama-3-8B-Instruct.jinja",

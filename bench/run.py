@@ -502,7 +502,7 @@ def template_section(run: Run) -> list[str]:
         "",
         "## Chat template rendering (`python bench/checks.py template`)",
         "",
-        f"Real templates from `shared/data/templates/`, {template['messages']} messages "
+        f"Real templates from `tests/data/templates/`, {template['messages']} messages "
         "(system + user), generation prompt on; median over 7 batches of "
         f"{template['iterations']} renders with the compile cache warm. The first call of "
         "the process also imports the template module and jinja2 and builds the sandbox: "

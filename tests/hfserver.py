@@ -23,8 +23,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CASSETTES = SHARED / "data" / "cassettes"
+#: Recorded data the tests replay, kept in the repository (see data/PROVENANCE.md).
+DATA = Path(__file__).resolve().parent / "data"
+CASSETTES = DATA / "cassettes"
 
 REASONS = {
     200: "OK",
@@ -461,7 +462,7 @@ class Recorded:
 
 def load_cassette(name: str) -> list[Recorded]:
     """The interactions of a recorded huggingface_hub cassette: ``name`` is relative
-    to ``shared/data/cassettes/huggingface_hub`` (or to ``shared/data/cassettes``)."""
+    to ``tests/data/cassettes/huggingface_hub`` (or to ``tests/data/cassettes``)."""
     path = CASSETTES / "huggingface_hub" / name
     if not path.exists():
         path = CASSETTES / name

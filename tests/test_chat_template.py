@@ -1,7 +1,8 @@
 """Chat templates render byte for byte as transformers renders them.
 
 The reference cases are real templates, conversations and the strings
-transformers produced (``../shared/data/templates``); no test needs transformers.
+transformers produced (``tests/data/templates``, see ``tests/data/PROVENANCE.md``);
+no test needs transformers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hfinfer.prompts import chat_template
 from hfinfer.prompts.chat_template import choose_template, special_tokens_from
 from hfinfer.prompts.families import format_prompt_llama, format_prompt_qwen
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "data" / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "data" / "templates"
 MANIFEST = json.loads((TEMPLATES / "expected" / "MANIFEST.json").read_text(encoding="utf-8"))
 SPECIAL_TOKENS = json.loads((TEMPLATES / "special_tokens.json").read_text(encoding="utf-8"))
 FROZEN_NOW = datetime.datetime.fromisoformat(MANIFEST["meta"]["frozen_now"])

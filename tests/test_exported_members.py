@@ -30,6 +30,7 @@ EXPECTED = [
     "ModelLoadingError",
     "ModelNotFoundError",
     "ModelNotSupportedError",
+    "NameResolutionError",
     "OfflineCacheMiss",
     "PaymentRequiredError",
     "ProviderModelMixin",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import OLD_SERVERLESS_HOST, ROUTER_HF_INFERENCE, EndpointGoneError
+from .errors import OLD_SERVERLESS_HOST, ROUTER_HF_INFERENCE, EndpointGoneError, MissingAuthError
 
 __all__ = [
     "DEFAULT_HUB_ENDPOINT",
@@ -23,7 +23,9 @@ __all__ = [
     "data_dir",
     "hf_home",
     "hub_endpoint",
+    "is_hugging_face_url",
     "is_offline",
+    "require_token",
     "resolve_token",
     "router_url",
 ]
@@ -60,6 +62,27 @@ def resolve_token(api_key: str | None = None) -> str | None:
             return token
     path = Path(_env("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
     return _token_file(path)
+
+
+#: Hugging Face's own domains (the Hub, the router, Inference Endpoints): they want a token.
+HUGGING_FACE_DOMAINS = ("huggingface.co", "hf.co", "huggingface.cloud")
+TOKEN_HOWTO = "pass api_key=, set HF_TOKEN, or log in with `hf auth login`"
+
+
+def is_hugging_face_url(url: str) -> bool:
+    """Whether ``url``'s host is one of :data:`HUGGING_FACE_DOMAINS` or under one
+    (dot-anchored: ``huggingface.co.example`` is not)."""
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in HUGGING_FACE_DOMAINS)
+
+
+def require_token(api_key: str | None, url: str, *, how: str = TOKEN_HOWTO) -> None:
+    """Raise :class:`~hfinfer.errors.MissingAuthError` before any request when ``url``
+    is a Hugging Face host and no token is found anywhere (``api_key``, environment,
+    the login file): such a call can only be refused. ``how`` says how to give one."""
+    if is_hugging_face_url(url) and not resolve_token(api_key):
+        host = urlsplit(url).hostname
+        raise MissingAuthError(f"No Hugging Face token found, and {host} needs one: {how}.")
 
 
 _token_files: dict[Path, tuple[int, str | None]] = {}

@@ -14,7 +14,8 @@ never contain the token. Imports nothing from the rest of the package.
     ├── ModelNotSupportedError *            the model's task is not served here
     ├── TimeoutError (builtins.TimeoutError), alias APITimeoutError
     ├── ConnectionError (builtins.ConnectionError), alias APIConnectionError
-    │   └── CertificateError                TLS refused: not retried
+    │   ├── CertificateError                TLS refused: not retried
+    │   └── NameResolutionError             the host name does not resolve: not retried
     └── ResponseError *                     the server answered with an error
         ├── AuthenticationError (MissingAuthError)   401, 403
         ├── PaymentRequiredError            402
@@ -54,6 +55,7 @@ __all__ = [
     "ModelLoadingError",
     "ModelNotFoundError",
     "ModelNotSupportedError",
+    "NameResolutionError",
     "OfflineCacheMiss",
     "PaymentRequiredError",
     "RateLimitError",
@@ -159,6 +161,15 @@ APIConnectionError = ConnectionError
 class CertificateError(ConnectionError):
     """The TLS handshake failed (an untrusted or wrong certificate): not retried,
     since it will fail the same way again."""
+
+
+class NameResolutionError(ConnectionError):
+    """The server's host name does not resolve (no network, DNS, or a wrong URL): not
+    retried, since a name that does not resolve rarely does a second later."""
+
+    def __init__(self, message: str, *, host: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class ResponseError(_HttpBorn):

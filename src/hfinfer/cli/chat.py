@@ -18,6 +18,7 @@ import click
 
 from ..errors import HFInferenceError
 from ..logs import ConversationLog, logs_db_path, logs_enabled
+from .common import require_token
 from .conversation import Conversation
 from .defaults import chosen_model
 from .errors import describe_error
@@ -330,6 +331,7 @@ def chat(ctx: click.Context, **arguments: Any) -> None:
     commands). Every exchange is logged unless --no-log or `hfinfer logs off`.
     """
     route, api_base = arguments.pop("route"), arguments.pop("api_base")
+    require_token(arguments["api_key"], route, api_base, chosen_model(arguments["model"]) or "")
     client_options = {
         "api_key": arguments.pop("api_key"),
         "api_base": api_base if route != "router" else None,

@@ -20,11 +20,13 @@ from .errors import describe_error
 __all__ = [
     "api_base_option",
     "api_key_option",
+    "chosen_route",
     "err",
     "make_client",
     "messages_from",
     "messages_options",
     "model_option",
+    "require_token",
     "route_option",
     "run",
 ]
@@ -38,7 +40,7 @@ api_base_option = click.option(
     help="Inference base URL (default: the hf-inference route of the router).",
 )
 api_key_option = click.option(
-    "--token",
+    "--token",  # the Hugging Face CLI's spelling
     "--api-key",
     "api_key",
     default=None,
@@ -68,11 +70,34 @@ def messages_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def chosen_route(route: str, api_base: str | None) -> str:
+    """The route ``auto`` stands for: the text-generation server named, else the router."""
+    return ("tgi" if api_base else "router") if route == "auto" else route
+
+
 def make_client(route: str, api_base: str | None, api_key: str | None) -> AsyncClient:
-    """The client a command talks through; ``auto`` is the text-generation server
-    named by ``--api-base``, else the router."""
-    chosen = ("tgi" if api_base else "router") if route == "auto" else route
+    """The client a command talks through (``route`` as :func:`chosen_route` reads it)."""
+    chosen = chosen_route(route, api_base)
     return AsyncClient(api_base=api_base, api_key=api_key, route=chosen)  # type: ignore[arg-type]
+
+
+def require_token(api_key: str | None, route: str, api_base: str | None, model: str) -> None:
+    """Exit at once, before any request, when a Hugging Face host would be called
+    without a token: it could only answer 401 (after retries, on a slow network)."""
+    from ..config import inference_base, router_url
+    from ..config import require_token as check
+
+    how = "pass --token hf_..., set HF_TOKEN, or run `hf auth login`"
+    endpoint = model if model.startswith(("http://", "https://")) else None
+    try:
+        if chosen_route(route, api_base) == "router":
+            url = api_base or router_url()
+        else:
+            url = endpoint or inference_base(api_base)
+        check(api_key, url, how=how)
+    except HFInferenceError as exc:
+        err(f"error: {exc}")
+        raise SystemExit(1) from None
 
 
 def err(message: str) -> None:

@@ -12,10 +12,12 @@ the text already delivered.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -24,6 +26,7 @@ from ..errors import (
     CertificateError,
     ConnectionError,
     HFInferenceError,
+    NameResolutionError,
     ResponseError,
     StreamError,
     TimeoutError,
@@ -52,6 +55,8 @@ class Where:
     progress: Callable[[], tuple[int, str]] = _no_progress
     unit: str = "tokens"
     status: int | None = None
+    #: The HTTP proxy the request went through, if any.
+    proxy: str | None = None
 
 
 def _timeout(exc: BaseException, where: Where) -> HFInferenceError:
@@ -100,7 +105,32 @@ def _certificate(exc: BaseException, where: Where) -> HFInferenceError:
 
 def _unreachable(exc: BaseException, where: Where) -> HFInferenceError:
     reason = getattr(exc, "os_error", None) or exc
+    if _is_name_resolution_failure(exc):
+        return _name_not_resolved(exc, where)
     return ConnectionError(f"Could not connect to {where.url}: {reason}")
+
+
+#: aiohttp >= 3.11 raises this on a failed lookup; older versions wrap socket.gaierror.
+_DNS_ERRORS: tuple[type[BaseException], ...] = tuple(
+    getattr(aiohttp, name) for name in ("ClientConnectorDNSError",) if hasattr(aiohttp, name)
+)
+
+
+def _is_name_resolution_failure(exc: BaseException) -> bool:
+    return isinstance(exc, _DNS_ERRORS) or isinstance(
+        getattr(exc, "os_error", None), socket.gaierror
+    )
+
+
+def _name_not_resolved(exc: BaseException, where: Where) -> NameResolutionError:
+    # Behind a proxy, the name aiohttp failed to resolve is the proxy's.
+    host = urlsplit(where.proxy or where.url).hostname or getattr(exc, "host", None)
+    what = "the proxy's host" if where.proxy else "the host"
+    reason = getattr(getattr(exc, "os_error", None), "strerror", None) or "name not resolved"
+    return NameResolutionError(
+        f"Could not find {what} {host} ({reason}): check the network, or the URL.",
+        host=host,
+    )
 
 
 def _broke(exc: BaseException, where: Where) -> HFInferenceError:

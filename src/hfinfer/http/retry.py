@@ -15,6 +15,7 @@ from ..errors import (
     ConnectionError,
     HFInferenceError,
     ModelLoadingError,
+    NameResolutionError,
     RateLimitError,
     ResponseError,
     StreamError,
@@ -51,8 +52,8 @@ class RetryPolicy:
         """Whether a failed attempt may be tried again (before anything was delivered)."""
         if isinstance(error, TimeoutError):
             return error.phase == "connect"
-        if isinstance(error, CertificateError):
-            return False  # a certificate does not get better on the next try
+        if isinstance(error, (CertificateError, NameResolutionError)):
+            return False  # neither a certificate nor an unknown host gets better on a retry
         if isinstance(error, ConnectionError):
             return True
         if isinstance(error, StreamError):

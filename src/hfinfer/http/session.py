@@ -257,7 +257,7 @@ class HttpClient:
         timeouts = self.settings.timeouts
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, redact_headers(headers))
-        guard = transport_errors(Where(url, "send", timeouts))
+        guard = transport_errors(Where(url, "send", timeouts, proxy=self._http_proxy(url)))
         with guard:
             response = await self.session().request(
                 method, url, data=body, params=params, headers=headers, proxy=self._http_proxy(url)

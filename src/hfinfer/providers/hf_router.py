@@ -24,6 +24,7 @@ from ..errors import (
     HFInferenceError,
     ModelNotFoundError,
     ModelNotSupportedError,
+    NameResolutionError,
     StreamError,
     ValidationError,
 )
@@ -191,14 +192,17 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
     async def get_provider_mapping(cls, http: HttpClient, model: str) -> dict[str, Any] | None:
         """The Hub's answer about ``model`` with its ``inferenceProviderMapping``
         (cached an hour), or ``None`` when the Hub could not be asked (the router
-        then decides). A missing, private or gated-without-token model raises."""
+        then decides). A missing, private or gated-without-token model raises, and
+        so does a Hub host name that does not resolve."""
         key = f"{http.settings.hub_endpoint}|{model}"
         cached = cls.provider_mappings.get(key)
         if cached is not None:
             return cached
         try:
             info = await Hub(http, ttl=MAPPING_TTL).model_info(model, expand=_MAPPING_EXPAND)
-        except (ModelNotFoundError, AuthenticationError):
+        except (ModelNotFoundError, AuthenticationError, NameResolutionError):
+            # A Hub name that does not resolve means offline or a wrong HF_ENDPOINT:
+            # say so once rather than a warning and then the router's same failure.
             raise
         except HFInferenceError as exc:
             logger.warning("could not ask the Hub which providers serve %s (%s)", model, exc)
