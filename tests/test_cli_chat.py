@@ -294,7 +294,7 @@ def test_verbose_anywhere_on_the_line(router: FakeRouter) -> None:
 
 
 def test_ctrl_c_exits_130_and_keeps_the_text(router: FakeRouter, isolated_env: Path) -> None:
-    words = [chunk(f"word{i} ") for i in range(60)] + [chunk("", finish="stop")]
+    words = [chunk(f"word{i} ") for i in range(150)] + [chunk("", finish="stop")]
     router.script("POST", CHAT, chat_stream(words, delay=0.2))
     process = subprocess.Popen(
         command("chat", "-m", "org/chat", "Count"),
@@ -349,7 +349,7 @@ def test_schema_on_the_text_generation_route_is_a_grammar(monkeypatch, tmp_path:
 
 
 def test_ctrl_c_under_json_still_prints_one_object(router: FakeRouter, isolated_env: Path) -> None:
-    words = [chunk(f"word{i} ") for i in range(60)] + [chunk("", finish="stop")]
+    words = [chunk(f"word{i} ") for i in range(150)] + [chunk("", finish="stop")]
     router.script("POST", CHAT, chat_stream(words, delay=0.2))
     process = subprocess.Popen(
         command("chat", "-m", "org/chat", "--json", "Count"),
