@@ -46,8 +46,6 @@ def test_models_filters_and_json(router: FakeRouter) -> None:
     assert offers["novita"]["context_length"] == 32768
     everything = json.loads(run("models", "--json").stdout)
     assert len(everything) == 3
-    bad = run("models", "--task", "nonsense")
-    assert bad.returncode == 2 and "nonsense" in bad.stderr
 
 
 def test_models_when_the_router_fails(router: FakeRouter) -> None:
@@ -105,3 +103,31 @@ def test_default_model(router: FakeRouter) -> None:
     assert bodies == ["org/other", "org/chat", "org/chat"]
     assert run("models", "default", "--clear").returncode == 0
     assert run("models", "default").stdout.strip() != "org/other"
+
+
+def test_models_of_another_task_come_from_the_hub(router: FakeRouter) -> None:
+    router.model_lists["text-to-image"] = [
+        {
+            "id": "pix/flux",
+            "inferenceProviderMapping": [
+                {"provider": "fal-ai", "status": "live", "task": "text-to-image"},
+                {"provider": "replicate", "status": "staging", "task": "text-to-image"},
+            ],
+        },
+        {"id": "pix/other", "inferenceProviderMapping": []},
+    ]
+    result = run("models", "--task", "text-to-image")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split(None, 1) for line in result.stdout.splitlines()]
+    assert rows == [["MODEL", "PROVIDERS (live)"], ["pix/flux", "fal-ai"], ["pix/other", "-"]]
+    asked = [r for r in router.requests if r.path == "/api/models"][-1]
+    query = dict(asked.query)
+    assert query["pipeline_tag"] == "text-to-image" and query["inference_provider"] == "all"
+    data = json.loads(run("models", "--task", "text-to-image", "--json").stdout)
+    assert data[0]["providers"][1] == {
+        "provider": "replicate",
+        "status": "staging",
+        "task": "text-to-image",
+    }
+    empty = run("models", "--task", "text-to-speech")
+    assert empty.returncode == 0 and "no text-to-speech model" in empty.stderr

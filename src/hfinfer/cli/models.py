@@ -110,9 +110,9 @@ def _table(rows: list[list[str]]) -> str:
 @click.group(invoke_without_command=True, epilog=None)
 @click.option(
     "--task",
-    type=click.Choice(sorted(CHAT_TASKS)),
     default=None,
-    help="Only models for this task (image-text-to-text: those that read images).",
+    help="Only models for this task: a chat task (conversational, image-text-to-text...) "
+    "from the router's catalogue, any other (text-to-image...) from the Hub's list.",
 )
 @click.option("--search", default=None, help="Only models whose id contains this.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, with every provider.")
@@ -140,6 +140,9 @@ def models(
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"token": token}
         return
+    if task is not None and task not in CHAT_TASKS:
+        _list_task(_client(ctx, token), task, search, as_json)
+        return
     catalogue = _run(_catalogue(_client(ctx, token), refresh))
     chosen = [m for m in catalogue if _matches(m, task, search)]
     if as_json:
@@ -157,6 +160,37 @@ def models(
         cheapest = _cheapest(model)
         price = "-" if cheapest is None else f"{_price(cheapest)} ({cheapest.provider})"
         rows.append([model.id, str(len(model.providers)), _context(model), price])
+    click.echo(_table(rows))
+
+
+async def _hub_list(client: Any, task: str, search: str | None) -> list[dict[str, Any]]:
+    async with client:
+        return list(await client.hub_models(task, search=search))
+
+
+def _list_task(client: Any, task: str, search: str | None, as_json: bool) -> None:
+    """Models of a task the router's chat catalogue does not hold, from the Hub."""
+    found = []
+    for entry in _run(_hub_list(client, task, search)):
+        mapping = entry.get("inferenceProviderMapping") or {}
+        if isinstance(mapping, dict):
+            mapping = [{"provider": name, **value} for name, value in mapping.items()]
+        providers = [
+            {"provider": m.get("provider"), "status": m.get("status"), "task": m.get("task")}
+            for m in mapping
+            if isinstance(m, dict)
+        ]
+        found.append({"id": entry.get("id"), "task": task, "providers": providers})
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo(f"no {task} model is served by an Inference Provider now", err=True)
+        return
+    rows = [["MODEL", "PROVIDERS (live)"]]
+    for model in found:
+        live = [p["provider"] for p in model["providers"] if p["status"] in (None, "live")]
+        rows.append([str(model["id"]), ", ".join(str(name) for name in live) or "-"])
     click.echo(_table(rows))
 
 
