@@ -381,3 +381,11 @@ def test_render_on_a_pipe_when_asked(router: FakeRouter) -> None:
     assert "**bold**" not in rendered.stdout and "\x1b[1mbold" in rendered.stdout
     plain = run("chat", "-m", "org/md", "Hi")
     assert plain.stdout == "Some **bold** text\n"
+
+
+def test_continuing_needs_the_log(router: FakeRouter) -> None:
+    fresh = run("chat", "-c", "-m", "org/chat", "Hi")
+    assert fresh.returncode == 0 and fresh.stdout == "Bonjour !\n"
+    assert "starting a new one" in fresh.stderr
+    off = run("chat", "-c", "Hi", "--no-log")
+    assert off.returncode == 2 and "the log, which is off" in off.stderr

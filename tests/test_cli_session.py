@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from routerserver import FakeRouter, chat_stream, chunk
 
 CHAT = "/v1/chat/completions"
 TIMEOUT = 60  # generous: the machine is shared
+TERMINAL = {"TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"}
 
 
 @pytest.fixture
@@ -27,17 +29,20 @@ def bodies(router: FakeRouter) -> list[dict]:
     return [r.json() for r in router.requests if r.path == CHAT]
 
 
-def session(*args: str, cwd: Path | None = None) -> pexpect.spawn:
+def session(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> pexpect.spawn:
     argv = command("chat", *args)
     child = pexpect.spawn(
         argv[0],
         argv[1:],
-        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "40"},
+        env={**os.environ, **TERMINAL, **(env or {})},
         encoding="utf-8",
         timeout=TIMEOUT,
         dimensions=(40, 100),
         cwd=str(cwd) if cwd else None,
     )
+    child.logfile_read = io.StringIO()  # all the screen showed, for checks at the end
     child.expect("Chatting with org/chat")
     child.expect("> ")
     return child
@@ -248,3 +253,17 @@ def run_plain(*args: str) -> str:
     child.expect(pexpect.EOF, timeout=TIMEOUT)
     child.close()
     return str(child.before)
+
+
+def test_an_error_is_one_line_and_the_session_goes_on(router: FakeRouter) -> None:
+    from routerserver import openai_error
+
+    router.script("POST", CHAT, openai_error("The provider is down", 500, "server_error"))
+    child = session("-m", "org/chat", env={"HFINFER_MAX_RETRIES": "0"})
+    child.sendline("Hello?")
+    child.expect("error: HTTP 500")
+    child.expect("The provider is down")
+    child.expect("> ")
+    ask(child, "Again?")
+    leave(child)
+    assert "Traceback" not in child.logfile_read.getvalue()
