@@ -312,7 +312,7 @@ async def test_get_model_data_accepts_aiohttp_session(hf: FakeHF) -> None:
         data = await HuggingFaceInference.get_model_data(session, "org/m")
         again = await HuggingFaceInference.get_model_data(session, "org/m")
     assert data["pipeline_tag"] == "text-generation" and again is data
-    assert HuggingFaceInference.model_data["org/m"] is data
+    assert HuggingFaceInference.model_data[f"{hf.url}|public|org/m"] is data
 
 
 async def test_unknown_model_is_model_not_found(hf: FakeHF) -> None:

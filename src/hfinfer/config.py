@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import OLD_SERVERLESS_HOST, ROUTER_HF_INFERENCE, EndpointGoneError, MissingAuthError
+from .errors import (
+    OLD_SERVERLESS_HOST,
+    ROUTER_HF_INFERENCE,
+    EndpointGoneError,
+    InvalidRequestError,
+    MissingAuthError,
+)
 
 __all__ = [
     "DEFAULT_HUB_ENDPOINT",
@@ -25,9 +31,11 @@ __all__ = [
     "hub_endpoint",
     "is_hugging_face_url",
     "is_offline",
+    "redact_url",
     "require_token",
     "resolve_token",
     "router_url",
+    "template_render_limits",
 ]
 
 DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
@@ -55,13 +63,25 @@ def resolve_token(api_key: str | None = None) -> str | None:
     """The token: the argument, else ``HF_TOKEN``, else ``HUGGING_FACE_HUB_TOKEN``,
     else the file ``$HF_TOKEN_PATH`` or ``$HF_HOME/token`` that ``hf auth login`` writes."""
     if api_key:
-        return api_key
+        return _checked_token(api_key, "api_key")
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         token = _env(name)
         if token:
-            return token
+            return _checked_token(token, name)
     path = Path(_env("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
-    return _token_file(path)
+    token = _token_file(path)
+    return _checked_token(token, str(path)) if token else None
+
+
+def _checked_token(token: str, source: str) -> str:
+    """Refuse a token with a line break or other control character inside: it cannot
+    go into a header (and a CR/LF would start a new one)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in token):
+        raise InvalidRequestError(
+            f"The token from {source} contains a line break or another control character "
+            "inside it; check that it holds the token alone, on one line."
+        )
+    return token
 
 
 #: Hugging Face's own domains (the Hub, the router, Inference Endpoints): they want a token.
@@ -98,7 +118,8 @@ def _token_file(path: Path) -> str | None:
     if cached is not None and cached[0] == stamp:
         return cached[1]
     try:
-        token = path.read_text(encoding="utf-8").strip() or None
+        # utf-8-sig: an editor's byte-order mark is not part of the token.
+        token = path.read_text(encoding="utf-8-sig").strip() or None
     except OSError:
         return None
     _token_files[path] = (stamp, token)
@@ -131,6 +152,26 @@ def check_api_base(base: str) -> None:
             status=410,
             url=base,
         )
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` with any password replaced by ``***`` (``http://user:***@proxy:3128``)."""
+    if not url:
+        return url
+    split = urlsplit(url)
+    if split.password is None:
+        return url
+    host = split.netloc.rpartition("@")[2]
+    return split._replace(netloc=f"{split.username}:***@{host}").geturl()
+
+
+def template_render_limits() -> tuple[float, int]:
+    """Seconds and characters one chat-template render may take:
+    ``HFINFER_TEMPLATE_TIMEOUT`` (default 2) and ``HFINFER_TEMPLATE_MAX_CHARS``
+    (default 8 Mi); see :class:`hfinfer.prompts.render_limits.RenderLimits`."""
+    seconds = _env_float("HFINFER_TEMPLATE_TIMEOUT", 2.0) or 2.0
+    chars = _env("HFINFER_TEMPLATE_MAX_CHARS")
+    return seconds, int(chars) if chars and chars.isdigit() else 8 * 1024 * 1024
 
 
 def is_offline() -> bool:
@@ -231,6 +272,16 @@ class ClientSettings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_retries: int = 3
     bill_to: str | None = None
+
+    def __repr__(self) -> str:
+        # Written out (the dataclass does not replace it): the token is left out and a
+        # proxy's password is masked.
+        return (
+            f"ClientSettings(hub_endpoint={self.hub_endpoint!r}, "
+            f"token={'set' if self.token else None!r}, proxy={redact_url(self.proxy)!r}, "
+            f"timeouts={self.timeouts!r}, max_retries={self.max_retries!r}, "
+            f"bill_to={self.bill_to!r})"
+        )
 
     @classmethod
     def resolve(

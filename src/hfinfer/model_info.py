@@ -12,13 +12,14 @@ __all__ = ["model_config", "model_type", "tokenizer_config"]
 def model_config(model_info: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The info's ``config`` object (``{}`` when missing or not an object)."""
     config = (model_info or {}).get("config")
-    return config if isinstance(config, Mapping) else {}
+    # dict first: the Mapping check goes through the ABC machinery, on every call.
+    return config if isinstance(config, (dict, Mapping)) else {}
 
 
 def tokenizer_config(model_info: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """``config.tokenizer_config`` (the chat template, special tokens), or ``{}``."""
     found = model_config(model_info).get("tokenizer_config")
-    return found if isinstance(found, Mapping) else {}
+    return found if isinstance(found, (dict, Mapping)) else {}
 
 
 def model_type(model_info: Mapping[str, Any] | None) -> str | None:

@@ -1,9 +1,9 @@
 """The one table from transport exceptions (aiohttp's, asyncio's) to hfinfer's errors,
-and :func:`transport_errors`, the context manager that applies it around a whole
+and :class:`TransportGuard`, the context manager that applies it around a whole
 exchange: sending, reading a body, or a stream's whole read loop (httpx's
 ``map_httpcore_exceptions`` is the model).
 
-What a failure means depends on when it struck (:class:`Phase`): a timeout
+What a failure means depends on when it struck (its ``phase``): a timeout
 before the headers is the first-byte limit, inside a stream the stream-gap
 limit; a broken connection inside a stream is a :class:`StreamError` carrying
 the text already delivered.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 from urllib.parse import urlsplit
@@ -32,7 +31,7 @@ from ..errors import (
     TimeoutError,
 )
 
-__all__ = ["TRANSPORT_ERRORS", "Phase", "Where", "map_transport_error", "transport_errors"]
+__all__ = ["TRANSPORT_ERRORS", "Phase", "TransportGuard", "map_transport_error"]
 
 #: ``send``: until the answer's headers; ``body``: reading a whole body; ``stream``:
 #: a stream's read loop.
@@ -43,23 +42,7 @@ def _no_progress() -> tuple[int, str]:
     return 0, ""
 
 
-@dataclass(frozen=True, slots=True)
-class Where:
-    """Where a transport failure struck: the URL, the phase, the limits in force,
-    and for a stream, how far it got (``progress()`` gives the units received and
-    the text delivered; ``unit`` names the units)."""
-
-    url: str
-    phase: Phase
-    timeouts: Timeouts
-    progress: Callable[[], tuple[int, str]] = _no_progress
-    unit: str = "tokens"
-    status: int | None = None
-    #: The HTTP proxy the request went through, if any.
-    proxy: str | None = None
-
-
-def _timeout(exc: BaseException, where: Where) -> HFInferenceError:
+def _timeout(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     limits = where.timeouts
     if where.phase == "stream":
         received, text = where.progress()
@@ -91,11 +74,11 @@ def _timeout(exc: BaseException, where: Where) -> HFInferenceError:
     )
 
 
-def _proxy(exc: BaseException, where: Where) -> HFInferenceError:
+def _proxy(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     return ConnectionError(f"Could not connect through the proxy: {exc}")
 
 
-def _certificate(exc: BaseException, where: Where) -> HFInferenceError:
+def _certificate(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     reason = getattr(exc, "os_error", None) or exc
     return CertificateError(
         f"The TLS handshake with {where.url} failed: {reason}. The server's certificate is "
@@ -103,7 +86,7 @@ def _certificate(exc: BaseException, where: Where) -> HFInferenceError:
     )
 
 
-def _unreachable(exc: BaseException, where: Where) -> HFInferenceError:
+def _unreachable(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     reason = getattr(exc, "os_error", None) or exc
     if _is_name_resolution_failure(exc):
         return _name_not_resolved(exc, where)
@@ -122,9 +105,9 @@ def _is_name_resolution_failure(exc: BaseException) -> bool:
     )
 
 
-def _name_not_resolved(exc: BaseException, where: Where) -> NameResolutionError:
+def _name_not_resolved(exc: BaseException, where: TransportGuard) -> NameResolutionError:
     # Behind a proxy, the name aiohttp failed to resolve is the proxy's.
-    host = urlsplit(where.proxy or where.url).hostname or getattr(exc, "host", None)
+    host = urlsplit(where.proxy or str(where.url)).hostname or getattr(exc, "host", None)
     what = "the proxy's host" if where.proxy else "the host"
     reason = getattr(getattr(exc, "os_error", None), "strerror", None) or "name not resolved"
     return NameResolutionError(
@@ -133,13 +116,13 @@ def _name_not_resolved(exc: BaseException, where: Where) -> NameResolutionError:
     )
 
 
-def _broke(exc: BaseException, where: Where) -> HFInferenceError:
+def _broke(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     if where.phase == "stream":
         received, text = where.progress()
         return StreamError(
             f"The connection to {where.url} broke after {received} {where.unit} ({exc}). "
             "The text so far is in .partial_text.",
-            url=where.url,
+            url=str(where.url),
             partial_text=text,
             tokens_received=received,
         )
@@ -154,14 +137,14 @@ def _broke(exc: BaseException, where: Where) -> HFInferenceError:
     return ConnectionError(f"Request to {where.url} failed: {exc}")
 
 
-def _refused(exc: BaseException, where: Where) -> HFInferenceError:
+def _refused(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     """An answer aiohttp refused before handing it over (a redirect loop, a proxy's
     refusal), in words only: the exception keeps the request's headers."""
     if isinstance(exc, aiohttp.TooManyRedirects):
         return ResponseError(
             f"{where.url} answered with {len(exc.history)} redirects in a row and no answer; "
             "check the base URL and proxy settings.",
-            url=where.url,
+            url=str(where.url),
         )
     assert isinstance(exc, aiohttp.ClientResponseError)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
@@ -169,18 +152,18 @@ def _refused(exc: BaseException, where: Where) -> HFInferenceError:
             f"The proxy refused to connect to {where.url}: HTTP {exc.status} {exc.message}. "
             "Check the proxy address and its credentials.",
             status=exc.status,
-            url=where.url,
+            url=str(where.url),
         )
     return ConnectionError(f"Request to {where.url} failed: HTTP {exc.status} {exc.message}")
 
 
-def _other(exc: BaseException, where: Where) -> HFInferenceError:
+def _other(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     if where.phase == "stream":
         return ConnectionError(f"Reading the stream from {where.url} failed: {exc!r}")
     return _broke(exc, where)
 
 
-Mapper = Callable[[BaseException, Where], HFInferenceError]
+Mapper = Callable[[BaseException, "TransportGuard"], HFInferenceError]
 _TLS_FAILURES = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError)
 
 #: The one table, most specific first: the first row whose types match maps the
@@ -198,7 +181,9 @@ TRANSPORT_ERRORS: tuple[tuple[tuple[type[BaseException], ...], Mapper, bool], ..
 )
 
 
-def map_transport_error(exc: BaseException, where: Where) -> tuple[HFInferenceError, bool] | None:
+def map_transport_error(
+    exc: BaseException, where: TransportGuard
+) -> tuple[HFInferenceError, bool] | None:
     """hfinfer's error for a transport exception and whether to chain it, or ``None``
     when ``exc`` is not a transport failure."""
     if isinstance(exc, HFInferenceError):
@@ -209,22 +194,43 @@ def map_transport_error(exc: BaseException, where: Where) -> tuple[HFInferenceEr
     return None
 
 
-class transport_errors:
-    """Turn the transport exceptions raised inside into hfinfer's errors (per
-    :data:`TRANSPORT_ERRORS`); hfinfer's own errors and everything else pass.
+class TransportGuard:
+    """Where a transport failure may strike, and the context manager that maps it:
+    the URL, the phase, the limits in force; for a stream, how far it got
+    (``progress()`` gives the units received and the text delivered, ``unit``
+    names the units); the answer's ``status`` and the ``proxy`` used, if any.
 
-    An error that must not be linked to aiohttp's exception can only be raised
-    outside the ``with`` (inside, Python sets ``__context__``): while sending,
-    it is kept instead, and :meth:`raise_kept` raises it after the block.
+    ``with TransportGuard(...):`` turns the transport exceptions raised inside
+    into hfinfer's errors (per :data:`TRANSPORT_ERRORS`); hfinfer's own errors
+    and everything else pass. An error that must not be linked to aiohttp's
+    exception can only be raised outside the ``with`` (inside, Python sets
+    ``__context__``): while sending it is kept, and :meth:`raise_kept` raises it
+    after the block. A plain class: one or two are made per call.
     """
 
-    __slots__ = ("kept", "where")
+    __slots__ = ("kept", "phase", "progress", "proxy", "status", "timeouts", "unit", "url")
 
-    def __init__(self, where: Where) -> None:
-        self.where = where
+    def __init__(
+        self,
+        url: object,
+        phase: Phase,
+        timeouts: Timeouts,
+        progress: Callable[[], tuple[int, str]] = _no_progress,
+        unit: str = "tokens",
+        *,
+        status: int | None = None,
+        proxy: str | None = None,
+    ) -> None:
+        self.url = url  # a str, or the response's URL object: made text only on failure
+        self.phase = phase
+        self.timeouts = timeouts
+        self.progress = progress
+        self.unit = unit
+        self.status = status
+        self.proxy = proxy
         self.kept: HFInferenceError | None = None
 
-    def __enter__(self) -> transport_errors:
+    def __enter__(self) -> TransportGuard:
         return self
 
     def __exit__(
@@ -235,11 +241,11 @@ class transport_errors:
     ) -> bool:
         if exc is None or not isinstance(exc, Exception):
             return False
-        mapped = map_transport_error(exc, self.where)
+        mapped = map_transport_error(exc, self)
         if mapped is None:
             return False
         error, chain = mapped
-        if not chain and self.where.phase == "send":
+        if not chain and self.phase == "send":
             self.kept = error
             return True
         raise error from exc

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from .._version import __version__
-from ..config import ClientSettings
+from ..config import ClientSettings, redact_url
 from ..errors import (
     HFInferenceError,
     HtmlResponseError,
@@ -31,7 +31,7 @@ from ..errors import (
     error_from_response,
     looks_like_html,
 )
-from .errors import Where, transport_errors
+from .errors import TransportGuard
 from .retry import RetryPolicy
 
 __all__ = ["Exchange", "Expect", "HttpClient", "Response", "borrow_client", "redact_headers"]
@@ -100,7 +100,8 @@ class HttpClient:
     def __repr__(self) -> str:
         return (
             f"HttpClient(hub={self.settings.hub_endpoint!r}, "
-            f"token={'set' if self.settings.token else 'none'}, proxy={self.settings.proxy!r})"
+            f"token={'set' if self.settings.token else 'none'}, "
+            f"proxy={redact_url(self.settings.proxy)!r})"
         )
 
     async def __aenter__(self) -> HttpClient:
@@ -234,7 +235,9 @@ class HttpClient:
             exchange.record(response)
         try:
             if expect is not None:
-                await self._check(response, expect)
+                html_guard(response)
+                if expect == "image":
+                    await self._refuse_non_image(response)
             if stream:
                 self._switch_to_stream_gap(response)
             yield response
@@ -257,10 +260,11 @@ class HttpClient:
         timeouts = self.settings.timeouts
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, redact_headers(headers))
-        guard = transport_errors(Where(url, "send", timeouts, proxy=self._http_proxy(url)))
+        proxy = self._http_proxy(url)
+        guard = TransportGuard(url, "send", timeouts, proxy=proxy)
         with guard:
             response = await self.session().request(
-                method, url, data=body, params=params, headers=headers, proxy=self._http_proxy(url)
+                method, url, data=body, params=params, headers=headers, proxy=proxy
             )
         guard.raise_kept()  # outside the block: aiohttp's exception holds the token
         if response.status < 400:
@@ -278,10 +282,9 @@ class HttpClient:
             model=model,
         )
 
-    async def _check(self, response: Response, expect: Expect) -> None:
-        html_guard(response)
+    async def _refuse_non_image(self, response: Response) -> None:
         content_type = response.headers.get("content-type", "")
-        if expect == "image" and not content_type.startswith("image/"):
+        if not content_type.startswith("image/"):
             body = await self.read_body(response)
             raise ResponseError(
                 f"{response.url} answered {content_type or 'without a content type'} instead "
@@ -315,8 +318,7 @@ class HttpClient:
 
     async def read_body(self, response: Response) -> bytes:
         """The whole body of a non-streamed answer, bounded by the total timeout."""
-        where = Where(str(response.url), "body", self.settings.timeouts, status=response.status)
-        with transport_errors(where):
+        with TransportGuard(response.url, "body", self.settings.timeouts, status=response.status):
             body = await asyncio.wait_for(response.read(), self.settings.timeouts.total)
         return body
 
@@ -325,11 +327,10 @@ class HttpClient:
         response: Response,
         progress: Callable[[], tuple[int, str]],
         unit: str = "tokens",
-    ) -> transport_errors:
+    ) -> TransportGuard:
         """Wrap a stream's whole read loop: a transport failure inside becomes
         hfinfer's error, carrying what ``progress()`` says was delivered."""
-        where = Where(str(response.url), "stream", self.settings.timeouts, progress, unit)
-        return transport_errors(where)
+        return TransportGuard(response.url, "stream", self.settings.timeouts, progress, unit)
 
     async def read_json(self, response: Response) -> Any:
         """Decode a JSON answer; an HTML page gets its own clear error."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -18,13 +19,61 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-__all__ = ["DiskCache", "MemoryCache", "TimedCache", "single_flight"]
+__all__ = [
+    "PUBLIC",
+    "DiskCache",
+    "MemoryCache",
+    "TimedCache",
+    "is_public_repo",
+    "scope_of",
+    "scoped_keys",
+    "single_flight",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_TTL = 24 * 3600.0
+
+# -- who may see a cached answer ----------------------------------------------------
+#
+# An answer fetched without a token is public: anyone may be served it. An answer
+# fetched with a token is kept for that token alone (under a hash of it, never the
+# token) unless it is known to be public: model info that says the repo is neither
+# private nor gated, and the files of such a repo. Every key also names the Hub
+# endpoint. A caller reads the public entry first, then its own.
+
+PUBLIC = "public"
+
+
+def scope_of(token: str | None) -> str:
+    """The cache scope of answers fetched with ``token``: ``"public"`` without one."""
+    if not token:
+        return PUBLIC
+    return "token:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+
+
+def is_public_repo(info: Any) -> bool:
+    """Whether model info says anyone may see the repo (not private, not gated);
+    unknown (a trimmed ``expand`` answer) counts as not public."""
+    return (
+        isinstance(info, dict)
+        and info.get("private") is False
+        and info.get("gated", False) is False
+    )
+
+
+def scoped_keys(endpoint: str, token: str | None, name: str) -> tuple[str, ...]:
+    """The keys a caller with ``token`` may read ``name`` under, public first."""
+    own = scope_of(token)
+    public = f"{endpoint}|{PUBLIC}|{name}"
+    return (public,) if own == PUBLIC else (public, f"{endpoint}|{own}|{name}")
+
+
+def scoped_key(endpoint: str, token: str | None, name: str, *, public: bool) -> str:
+    """The key to store an answer under: public when it is, else the token's."""
+    return f"{endpoint}|{PUBLIC if public else scope_of(token)}|{name}"
 
 
 class MemoryCache(dict[str, T]):
@@ -86,7 +135,16 @@ class DiskCache:
             return None
         if not isinstance(record, dict) or record.get("key") != key:
             return None
-        if not ignore_expiry and time.time() - float(record.get("stored_at", 0)) > self.ttl:
+        stored_at = record.get("stored_at")
+        now = time.time()
+        if (
+            isinstance(stored_at, bool)
+            or not isinstance(stored_at, (int, float))
+            or not math.isfinite(stored_at)
+            or stored_at > now + 300  # from the future: not a time this cache wrote
+        ):
+            return None  # a miss: the next answer replaces the record
+        if not ignore_expiry and now - stored_at > self.ttl:
             return None
         return record.get("value")
 
@@ -117,15 +175,18 @@ class _LeaderCancelled(Exception):
 
 
 async def single_flight(key: str, fetch: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fetch`` once for concurrent callers of the same key on one loop."""
+    """Run ``fetch`` once for concurrent callers of the same key on one loop.
+
+    When the caller doing the fetch is cancelled, the first waiter takes over and
+    the others wait for it: one cancelled caller costs one more request, not one
+    per waiter."""
     loop = asyncio.get_running_loop()
     slot = (id(loop), key)
-    pending = _inflight.get(slot)
-    if pending is not None:
+    while (pending := _inflight.get(slot)) is not None:
         try:
             return await asyncio.shield(pending)
         except _LeaderCancelled:
-            return await fetch()
+            continue  # the first waiter to wake finds no flight and leads the next one
     future: asyncio.Future[Any] = loop.create_future()
     _inflight[slot] = future
     try:
@@ -142,4 +203,5 @@ async def single_flight(key: str, fetch: Callable[[], Awaitable[T]]) -> T:
         future.set_result(result)
         return result
     finally:
-        _inflight.pop(slot, None)
+        if _inflight.get(slot) is future:
+            del _inflight[slot]

@@ -14,6 +14,7 @@ from ..errors import HFInferenceError
 from ..model_info import tokenizer_config
 from ..prompts.chat_template import special_tokens_from
 from ..prompts.select import TemplateInfo, template_from_model_data
+from .cache import is_public_repo
 from .metadata import Hub
 
 __all__ = ["load_chat_template"]
@@ -39,19 +40,22 @@ async def load_chat_template(
     """
     files = _siblings(model_data)
     inline = tokenizer_config(model_data)
+    public = is_public_repo(model_data)  # a private or gated repo's files stay per token
     try:
         if files is None or "chat_template.jinja" in files:
-            text = await hub.repo_file(model, "chat_template.jinja")
+            text = await hub.repo_file(model, "chat_template.jinja", public=public)
             if text:
                 tokens = special_tokens_from(inline)
                 if not tokens:
-                    tokens = special_tokens_from(await _tokenizer_config_file(hub, model, files))
+                    tokens = special_tokens_from(
+                        await _tokenizer_config_file(hub, model, files, public)
+                    )
                 return TemplateInfo(text, tokens, "chat_template.jinja")
         info = template_from_model_data(model_data)
         if info is not None:
             return info
         if files is None or "tokenizer_config.json" in files:
-            from_file = await _tokenizer_config_file(hub, model, files)
+            from_file = await _tokenizer_config_file(hub, model, files, public)
             template = from_file.get("chat_template")
             if template:
                 return TemplateInfo(
@@ -62,10 +66,12 @@ async def load_chat_template(
     return None
 
 
-async def _tokenizer_config_file(hub: Hub, model: str, files: set[str] | None) -> Mapping[str, Any]:
+async def _tokenizer_config_file(
+    hub: Hub, model: str, files: set[str] | None, public: bool
+) -> Mapping[str, Any]:
     if files is not None and "tokenizer_config.json" not in files:
         return {}
-    text = await hub.repo_file(model, "tokenizer_config.json")
+    text = await hub.repo_file(model, "tokenizer_config.json", public=public)
     if not text:
         return {}
     try:

@@ -9,10 +9,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model_info import tokenizer_config
-from .chat_template import choose_template, render_chat_template, special_tokens_from
+from .chat_template import (
+    choose_template,
+    render_chat_template,
+    render_may_be_slow,
+    special_tokens_from,
+)
 from .families import format_with_family, pick_family
+from .render_limits import RenderLimits
 
-__all__ = ["Prompt", "TemplateInfo", "build_prompt", "get_inputs", "template_from_model_data"]
+__all__ = [
+    "Prompt",
+    "TemplateInfo",
+    "build_prompt",
+    "get_inputs",
+    "prompt_may_be_slow",
+    "template_from_model_data",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +69,7 @@ def build_prompt(
     template: TemplateInfo | None = None,
     tools: list[dict[str, Any]] | None = None,
     documents: list[dict[str, Any]] | None = None,
+    render_limits: RenderLimits | None = None,
 ) -> Prompt:
     """Render ``messages`` for a model.
 
@@ -76,6 +90,7 @@ def build_prompt(
             tools=tools,
             documents=documents,
             special_tokens=info.special_tokens,
+            render_limits=render_limits,
         )
         source = f"chat_template ({info.source})"
     else:
@@ -84,6 +99,23 @@ def build_prompt(
         source = f"family: {family}"
     logger.debug("prompt built with %s (%d characters)", source, len(text))
     return Prompt(text, source)
+
+
+def prompt_may_be_slow(
+    model_data: Mapping[str, Any] | None,
+    *,
+    template: TemplateInfo | None = None,
+    tools: list[dict[str, Any]] | None = None,
+) -> bool:
+    """Whether :func:`build_prompt` with these arguments renders a chat template that
+    is new or was slow last time (worth running off the event loop); the family
+    formatters and templates known to be fast are not."""
+    info = template or template_from_model_data(model_data)
+    try:
+        chosen = choose_template(info.template, tools=tools) if info else None
+    except Exception:
+        return False  # build_prompt raises the same error at once
+    return chosen is not None and render_may_be_slow(chosen)
 
 
 def get_inputs(

@@ -33,16 +33,21 @@ class SSEParser:
     :class:`~hfinfer.errors.StreamError`.
     """
 
-    __slots__ = ("_buffer", "_skip_lf", "max_event_bytes")
+    __slots__ = ("_pieces", "_size", "_skip_lf", "max_event_bytes")
 
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
-        self._buffer = b""
+        # The bytes of the event not yet complete, as received (line ends already
+        # normalised): kept as pieces and joined once, when the event completes, so
+        # a long event that arrives in many reads costs linear time, not quadratic.
+        self._pieces: list[bytes] = []
+        self._size = 0
         self._skip_lf = False
         self.max_event_bytes = max_event_bytes
 
     def take(self, chunk: bytes) -> bytes:
         """The raw text of the events ``chunk`` completes (each ending in a blank
-        line), or ``b""``; the rest is kept for the next read."""
+        line), or ``b""``; the rest is kept for the next read. Only the new bytes
+        are scanned."""
         if not chunk:
             return b""  # an empty read changes nothing (not even a pending CR)
         self._check_size()  # the rest of an earlier read, kept after its complete events
@@ -52,19 +57,29 @@ class SSEParser:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        if not self._buffer and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
+                if not chunk:
+                    return b""
+        if b"\r" in chunk:
+            self._skip_lf = chunk[-1:] == b"\r"
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        pieces = self._pieces
+        if not pieces and chunk[-2:] == b"\n\n":
             return chunk  # a read of whole events, as a server writing one per chunk sends
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in buffer:
-            self._skip_lf = buffer[-1:] == b"\r"
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        end = buffer.rfind(b"\n\n")
-        if end < 0:
-            self._buffer = buffer
+        end = chunk.rfind(b"\n\n")
+        if end >= 0:
+            cut = end + 2
+        elif chunk[:1] == b"\n" and pieces and pieces[-1][-1:] == b"\n":
+            cut = 1  # the blank line straddles the two reads
+        else:
+            pieces.append(chunk)
+            self._size += len(chunk)
             self._check_size()
             return b""
-        self._buffer = buffer[end + 2 :]
-        return buffer[: end + 2]
+        complete = b"".join([*pieces, chunk[:cut]]) if pieces else chunk[:cut]
+        rest = chunk[cut:]
+        self._pieces = [rest] if rest else []
+        self._size = len(rest)
+        return complete
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The ``data`` payload of each event ``chunk`` completes (several ``data:``
@@ -73,7 +88,7 @@ class SSEParser:
         return payloads(complete) if complete else []
 
     def _check_size(self) -> None:
-        if len(self._buffer) > self.max_event_bytes:
+        if self._size > self.max_event_bytes:
             raise StreamError(
                 f"An event grew past {self.max_event_bytes} bytes without ending: the "
                 "server is not sending Server-Sent Events."
@@ -82,13 +97,14 @@ class SSEParser:
     def close(self) -> list[bytes]:
         """Payloads of a final event the stream did not end with a blank line."""
         self._check_size()
-        buffer, self._buffer = self._buffer.strip(b"\n"), b""
+        buffer = b"".join(self._pieces).strip(b"\n")
+        self._pieces, self._size = [], 0
         return payloads(buffer + b"\n\n") if buffer else []
 
     @property
     def pending(self) -> bytes:
         """Bytes of an event not yet complete."""
-        return self._buffer
+        return b"".join(self._pieces)
 
 
 def data_array(complete: bytes) -> tuple[bytes, int] | None:

@@ -8,23 +8,27 @@ the stream vocabulary of :mod:`hfinfer.types`.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
 
-from ..config import ClientSettings, Timeouts, inference_base
+from ..config import ClientSettings, Timeouts, inference_base, template_render_limits
 from ..errors import (
     HFInferenceError,
     ModelNotSupportedError,
 )
 from ..http.session import HttpClient, borrow_client
-from ..hub.cache import MemoryCache
+from ..hub.cache import MemoryCache, is_public_repo, scoped_key, scoped_keys
 from ..hub.metadata import LIST_RETRY, Hub
 from ..hub.templates import load_chat_template
 from ..model_info import model_type as model_type_of
-from ..prompts.select import Prompt, TemplateInfo, build_prompt
+from ..prompts.render_limits import RenderLimits
+from ..prompts.select import Prompt, TemplateInfo, build_prompt, prompt_may_be_slow
 from ..protocol import images
+from ..protocol.repo_ids import check_repo_id, repo_path
 from ..types import Chunk, ImageResponse, Messages, RenderedPrompt
 from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .base import run_in_thread as _run_in_thread
@@ -81,9 +85,11 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
     model_aliases: ClassVar[dict[str, str]] = dict(MODEL_ALIASES)
     image_models: ClassVar[list[str]] = list(FALLBACK_IMAGE_MODELS)
     models: ClassVar[list[str]] = []
-    #: Hub model info by model id (the seed's cache), reused by every call.
+    #: Hub model info (the seed's cache), reused by every call, keyed by Hub endpoint,
+    #: who may see it (``public``, or a hash of the token that fetched it) and model id:
+    #: ``"https://huggingface.co|public|org/name"`` (see :mod:`hfinfer.hub.cache`).
     model_data: ClassVar[MemoryCache[dict[str, Any]]] = MemoryCache()
-    #: Chat templates by model id (``None``: the model has none).
+    #: Chat templates, keyed as :attr:`model_data` (``None``: the model has none).
     chat_templates: ClassVar[MemoryCache[TemplateInfo | None]] = MemoryCache()
     _models_failed_at: ClassVar[float] = 0.0
 
@@ -158,21 +164,36 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         """The Hub's info about ``model`` (``GET /api/models/{model}``), cached in
         :attr:`model_data` and on disk. ``session`` may be hfinfer's
         :class:`HttpClient`, an ``aiohttp.ClientSession``, or ``None``."""
-        cached = cls.model_data.get(model)
-        if cached is not None:
-            return cached
         async with borrow_client(session) as http:
+            cached = cls._known_model_data(http, model)
+            if cached is not None:
+                return cached
             info = await Hub(http).model_info(model)
-        cls.model_data[model] = info
+        key = scoped_key(http.settings.hub_endpoint, http.settings.token, model,
+                         public=is_public_repo(info))  # fmt: skip
+        cls.model_data[key] = info
         return info
 
     @classmethod
+    def _known_model_data(cls, http: HttpClient, model: str) -> dict[str, Any] | None:
+        """The model info in memory that this caller may see, if any."""
+        for key in scoped_keys(http.settings.hub_endpoint, http.settings.token, model):
+            if key in cls.model_data:
+                return cls.model_data[key]
+        return None
+
+    @classmethod
     async def get_chat_template(cls, http: HttpClient, model: str) -> TemplateInfo | None:
-        """The model's chat template (cached per model), or ``None``."""
-        if model in cls.chat_templates:
-            return cls.chat_templates[model]
-        info = await load_chat_template(Hub(http), model, await cls.get_model_data(http, model))
-        cls.chat_templates[model] = info
+        """The model's chat template (cached per model and who may see it), or ``None``."""
+        settings = http.settings
+        for key in scoped_keys(settings.hub_endpoint, settings.token, model):
+            if key in cls.chat_templates:
+                return cls.chat_templates[key]
+        model_data = await cls.get_model_data(http, model)
+        info = await load_chat_template(Hub(http), model, model_data)
+        key = scoped_key(settings.hub_endpoint, settings.token, model,
+                         public=is_public_repo(model_data))  # fmt: skip
+        cls.chat_templates[key] = info
         return info
 
     # -- generation -------------------------------------------------------------
@@ -197,10 +218,11 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         """
         cls, model = type(self), request.model
         endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
-        if endpoint is not None:
-            model_data = await cls._endpoint_model_data(http, endpoint)
-        else:
+        if endpoint is None:
+            check_repo_id(model)  # before any request: the id goes into URL paths
             model_data = await cls.get_model_data(http, model)
+        else:
+            model_data = await cls._endpoint_model_data(http, endpoint)
         tag = model_data.get("pipeline_tag")
         if tag in IMAGE_TAGS:
             return single(await _generate_image(http, call, request))
@@ -212,14 +234,14 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 pipeline_tag=tag,
             )
         built = await cls._build_text_prompt(
-            http, _template_model(cls, model, model_data, endpoint), model_data,
+            http, _template_model(cls, http, model, model_data, endpoint), model_data,
             request.messages, request.do_continue, request.options,
         )  # fmt: skip
         params = text_parameters(
             model_data, request.max_tokens, request.temperature, request.seed, call.extra,
             request.options,
         )  # fmt: skip
-        url = endpoint or f"{call.api_base}/models/{model}"
+        url = endpoint or f"{call.api_base}/models/{repo_path(model)}"
         return generate_text(
             http, url, model, built.text, params, request.stream, request.do_continue,
             call.exchange,
@@ -244,9 +266,10 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             if endpoint is not None:
                 model_data = await cls._endpoint_model_data(http, endpoint)
             else:
+                check_repo_id(name)
                 model_data = await cls.get_model_data(http, name)
             built = await cls._build_text_prompt(
-                http, _template_model(cls, name, model_data, endpoint), model_data,
+                http, _template_model(cls, http, name, model_data, endpoint), model_data,
                 request.messages, request.do_continue, kwargs,
             )  # fmt: skip
         return RenderedPrompt(built.text, built.source, name)
@@ -258,9 +281,10 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
 
         Neither is required: without them the prompt comes from the generic format.
         """
-        cached = cls.model_data.get(endpoint)
-        if cached is not None:
-            return cached
+        token = http.settings.token
+        for key in scoped_keys(endpoint, token, "info"):
+            if key in cls.model_data:
+                return cls.model_data[key]
         data: dict[str, Any] = {"id": None, "pipeline_tag": "text-generation"}
         try:
             info = await http.get_json(f"{endpoint}/info", retry=LIST_RETRY)
@@ -276,7 +300,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 logger.info("no Hub info for %s (%s); using the generic prompt", served, exc)
             else:
                 data = {**hub_info, "id": served, "pipeline_tag": "text-generation"}
-        cls.model_data[endpoint] = data
+        cls.model_data[scoped_key(endpoint, token, "info", public=False)] = data
         return data
 
     @classmethod
@@ -292,9 +316,19 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         template = await cls.get_chat_template(http, model) if model else None
         model_type = model_type_of(model_data)
         tools = kwargs.get("tools")
-        built = build_prompt(
-            messages, model_data, model_type, do_continue, template=template, tools=tools
+        build = functools.partial(
+            build_prompt,
+            model_data=model_data,
+            model_type=model_type,
+            do_continue=do_continue,
+            template=template,
+            tools=tools,
+            render_limits=RenderLimits(*template_render_limits()),
         )
+        # A template that is new or was slow renders in a worker thread: a hostile one
+        # runs into its time limit there while the other streams go on.
+        off_loop = prompt_may_be_slow(model_data, template=template, tools=tools)
+        built = await asyncio.to_thread(build, messages) if off_loop else build(messages)
         if len(built.text) > MAX_PROMPT_CHARS and len(messages) > 1:
             shorter = _fewer_messages(messages)
             logger.info(
@@ -304,15 +338,14 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 len(shorter),
                 len(messages),
             )
-            built = build_prompt(
-                shorter, model_data, model_type, do_continue, template=template, tools=tools
-            )
+            built = await asyncio.to_thread(build, shorter) if off_loop else build(shorter)
         logger.debug("%s: prompt from %s", model, built.source)
         return built
 
 
 def _template_model(
     cls: type[HuggingFaceInference],
+    http: HttpClient,
     model: str,
     model_data: Mapping[str, Any],
     endpoint: str | None,
@@ -322,7 +355,8 @@ def _template_model(
     if endpoint is None:
         return model
     served = model_data.get("id")
-    return served if isinstance(served, str) and served in cls.model_data else None
+    known = isinstance(served, str) and cls._known_model_data(http, served) is not None
+    return served if known else None
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -347,7 +381,7 @@ async def _generate_image(
         text, seed=request.seed, width=request.width, height=request.height,
         aspect_ratio=request.aspect_ratio, extra=extra,
     )  # fmt: skip
-    url = f"{call.api_base}/models/{request.model}"
+    url = f"{call.api_base}/models/{repo_path(request.model)}"
     headers = {"accept": "image/png"}
     async with http.open(
         "POST",

@@ -29,10 +29,18 @@ from ..errors import (
     ValidationError,
 )
 from ..http.session import Exchange, HttpClient, Response
-from ..hub.cache import DiskCache, TimedCache, single_flight
+from ..hub.cache import (
+    DiskCache,
+    TimedCache,
+    is_public_repo,
+    scoped_key,
+    scoped_keys,
+    single_flight,
+)
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_tasks
 from ..protocol.parameters import apply_aliases
+from ..protocol.repo_ids import check_repo_id
 from ..protocol.routing import Plan, plan_route, provider_choice, split_model
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
@@ -194,10 +202,11 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         (cached an hour), or ``None`` when the Hub could not be asked (the router
         then decides). A missing, private or gated-without-token model raises, and
         so does a Hub host name that does not resolve."""
-        key = f"{http.settings.hub_endpoint}|{model}"
-        cached = cls.provider_mappings.get(key)
-        if cached is not None:
-            return cached
+        settings = http.settings
+        for key in scoped_keys(settings.hub_endpoint, settings.token, model):
+            cached = cls.provider_mappings.get(key)
+            if cached is not None:
+                return cached
         try:
             info = await Hub(http, ttl=MAPPING_TTL).model_info(model, expand=_MAPPING_EXPAND)
         except (ModelNotFoundError, AuthenticationError, NameResolutionError):
@@ -207,6 +216,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         except HFInferenceError as exc:
             logger.warning("could not ask the Hub which providers serve %s (%s)", model, exc)
             return None
+        key = scoped_key(settings.hub_endpoint, settings.token, model, public=is_public_repo(info))
         cls.provider_mappings.put(key, info)
         return info
 
@@ -227,9 +237,10 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
             messages = [{"role": "user", "content": request.prompt}]
         if request.do_continue:
             logger.warning("action='continue' is not part of the router's protocol; ignored")
-        return replace(
-            request, model=self.get_model(name), messages=check_messages(messages), provider=choice
-        )
+        request.model = check_repo_id(self.get_model(name))  # before any request
+        request.provider = choice
+        request.messages = check_messages(messages)
+        return request
 
     async def _generate(
         self, http: HttpClient, call: CallOptions, request: GenerationRequest

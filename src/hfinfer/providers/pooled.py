@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -126,9 +126,10 @@ class PooledProvider:
     def _check(self, request: GenerationRequest) -> GenerationRequest:
         """The route's rules for the model name and messages (here: aliases, and a
         non-empty list unless a ``prompt`` is given)."""
-        model = self.get_model(request.model)  # type: ignore[attr-defined]
-        messages = check_messages(request.messages, allow_empty=request.prompt is not None)
-        return replace(request, model=model, messages=messages)
+        # In place: a request is the call's own (replace() costs a few µs per call).
+        request.model = self.get_model(request.model)  # type: ignore[attr-defined]
+        request.messages = check_messages(request.messages, allow_empty=request.prompt is not None)
+        return request
 
     async def _generate(
         self, http: HttpClient, call: CallOptions, request: GenerationRequest
