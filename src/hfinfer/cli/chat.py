@@ -127,18 +127,29 @@ async def load_conversation(
 
 def run_chat(request: ChatRequest) -> None:
     """Run ``hfinfer chat``: exit 0 on an answer, 1 on an error, 130 on Ctrl-C."""
-    from .. import AsyncClient
-
-    interactive = not request.new_messages()
     if (request.continue_last or request.conversation_id) and (
         request.no_log or not logs_enabled()
     ):
         raise click.UsageError("-c and --cid continue a conversation from the log, which is off")
-    runner = LoopRunner()
+    try:
+        _run_chat(request)
+    except HFInferenceError as exc:  # before any turn: a token, a route, the client itself
+        say(f"error: {describe_error(exc)}")
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        say("interrupted")
+        raise SystemExit(130) from None
+
+
+def _run_chat(request: ChatRequest) -> None:
+    from .. import AsyncClient
+
+    interactive = not request.new_messages()
     client = AsyncClient(**request.client_options)
     if client.route == "tgi":
         _schema_as_grammar(request.options)
     model = chosen_model(request.model) or _route_default(client)
+    runner = LoopRunner()
     log_context = open_log(request)
     try:
         log = runner.run(log_context.__aenter__())
@@ -151,6 +162,7 @@ def run_chat(request: ChatRequest) -> None:
     finally:
         with contextlib.suppress(Exception, KeyboardInterrupt):
             runner.run(client.aclose())
+        with contextlib.suppress(Exception, KeyboardInterrupt):
             runner.run(log_context.__aexit__(None, None, None))
         runner.close()
 
