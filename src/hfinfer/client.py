@@ -41,6 +41,7 @@ from .types import (
     ImageResponse,
     Messages,
     Reasoning,
+    RelayedResponse,
     RenderedPrompt,
     RouterModel,
     ToolCall,
@@ -452,13 +453,70 @@ class AsyncClient:
         Options: ``action="continue"`` (end inside the last message), ``tools``."""
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
+        return await (await self._text_route()).render_prompt(model, messages, **options)
+
+    async def _text_route(self) -> HuggingFaceInference:
+        """The text-generation provider: this client's on the ``"tgi"`` route, else one
+        for the router's hf-inference route, opened with the client."""
         if self._prompter is None:
             self._prompter = _text_generation(self.api_base if self.route == "tgi" else None,
                                               self._options)  # fmt: skip
             if self._opened:
                 await self._prompter.__aenter__()
-        return await self._prompter.render_prompt(model, messages, **options)
+        return self._prompter
 
+    @overload
+    async def complete(
+        self, model: str, prompt: str, *, stream: Literal[False] = ..., **kwargs: Any
+    ) -> ChatResponse: ...
+
+    @overload
+    async def complete(
+        self, model: str, prompt: str, *, stream: Literal[True], **kwargs: Any
+    ) -> ChatStream: ...
+
+    async def complete(
+        self, model: str, prompt: str, *, stream: bool = False, **kwargs: Any
+    ) -> ChatResponse | ChatStream:
+        """Continue a raw ``prompt``, sent as it is (no chat template), with the
+        text-generation protocol: at ``api_base`` on the ``"tgi"`` route, else the
+        router's hf-inference route. Returns what :meth:`chat` returns; keywords as
+        there (``max_tokens``, ``temperature``, ``stop``, ``seed``...)."""
+        if not isinstance(prompt, str):
+            raise InvalidRequestError("prompt must be a string")
+        provider = await self._text_route()
+        exchange = Exchange()
+        response = ChatResponse(model=model, route="tgi", options={"stream": stream, **kwargs})
+        chunks = provider.create_async_generator(
+            model, [], stream=stream, raw_prompt=prompt, _exchange=exchange, **kwargs
+        )
+        result = ChatStream(chunks, response, exchange)
+        if not stream:
+            async with result:
+                return await result.collect()
+        try:
+            await result.start()
+        except BaseException:
+            await result.aclose()
+            raise
+        return result
+
+    async def relay_responses(
+        self, body: dict[str, Any], *, api_key: str | None = None, bill_to: str | None = None
+    ) -> RelayedResponse:
+        """Send a Responses API body (``POST /v1/responses``) to the router as it is.
+
+        Only the router serves that API; a client of another route raises
+        :class:`~hfinfer.errors.InvalidRequestError`. Returns the router's
+        answer as bytes (:class:`~hfinfer.types.RelayedResponse`),
+        once its head arrived; errors are hfinfer's usual ones.
+        """
+        if self.route != "router":
+            raise InvalidRequestError("Only the router serves the Responses API; this client "
+                                      f"speaks {self.route!r}")  # fmt: skip
+        from .providers.hf_responses import relay_responses
+
+        return await relay_responses(self._provider, body, api_key=api_key, bill_to=bill_to)
 
 #: What ``model_info`` asks the Hub for (``expand[]=``).
 _MODEL_INFO_FIELDS = ["pipeline_tag", "gated", "inferenceProviderMapping", "config", "tags"]

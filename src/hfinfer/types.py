@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -23,6 +23,7 @@ __all__ = [
     "Messages",
     "ProviderOffer",
     "Reasoning",
+    "RelayedResponse",
     "RenderedPrompt",
     "RouterModel",
     "ToolCall",
@@ -284,3 +285,22 @@ def _price(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
+
+
+@dataclass
+class RelayedResponse:
+    """An answer relayed as bytes (the router's Responses API): ``body`` (the whole
+    JSON bytes) when not streamed, else ``chunks`` (the event stream's bytes as
+    they arrive; iterate once and :meth:`aclose`). ``request_id`` is the
+    upstream's, when it sent one."""
+
+    status: int
+    content_type: str
+    request_id: str | None
+    body: bytes | None = None
+    chunks: AsyncGenerator[bytes, None] | None = None
+
+    async def aclose(self) -> None:
+        """Close the stream and its connection (safe to call twice)."""
+        if self.chunks is not None:
+            await self.chunks.aclose()

@@ -16,6 +16,7 @@ from .image import image
 from .logs import logs
 from .models import models
 from .prompt import prompt
+from .serve import serve
 
 __all__ = ["cli", "main"]
 
@@ -51,6 +52,7 @@ cli.add_command(chat)
 cli.add_command(image)
 cli.add_command(prompt)
 cli.add_command(models)
+cli.add_command(serve)
 cli.add_command(logs)
 
 

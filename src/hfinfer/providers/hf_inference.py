@@ -218,6 +218,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         """
         cls, model = type(self), request.model
         endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
+        raw_prompt = request.options.pop("raw_prompt", None)  # AsyncClient.complete: sent as is
         if endpoint is None:
             check_repo_id(model)  # before any request: the id goes into URL paths
             model_data = await cls.get_model_data(http, model)
@@ -233,19 +234,32 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
                 model=model,
                 pipeline_tag=tag,
             )
-        built = await cls._build_text_prompt(
-            http, _template_model(cls, http, model, model_data, endpoint), model_data,
-            request.messages, request.do_continue, request.options,
-        )  # fmt: skip
+        if raw_prompt is None:
+            built = await cls._build_text_prompt(
+                http, _template_model(cls, http, model, model_data, endpoint), model_data,
+                request.messages, request.do_continue, request.options,
+            )  # fmt: skip
+            text = built.text
+        else:
+            text = str(raw_prompt)
         params = text_parameters(
             model_data, request.max_tokens, request.temperature, request.seed, call.extra,
             request.options,
         )  # fmt: skip
         url = endpoint or f"{call.api_base}/models/{repo_path(model)}"
         return generate_text(
-            http, url, model, built.text, params, request.stream, request.do_continue,
+            http, url, model, text, params, request.stream, request.do_continue,
             call.exchange,
         )  # fmt: skip
+
+    def _check(self, request: GenerationRequest) -> GenerationRequest:
+        """As the skeleton's, and no messages are needed for a raw prompt
+        (``AsyncClient.complete`` sends ``raw_prompt`` as it is)."""
+        if request.options.get("raw_prompt") is not None and not request.messages:
+            request.model = self.get_model(request.model)
+            request.messages = []
+            return request
+        return super()._check(request)
 
     async def render_prompt(
         self, model: str | None, messages: Messages, **kwargs: Any

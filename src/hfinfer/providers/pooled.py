@@ -226,12 +226,14 @@ class CallOptions:
         resolve_base: Callable[[str | None], str],
     ) -> CallOptions:
         """Arguments win over the instance's defaults, which win over the
-        environment. Pops ``base_url``, ``extra_body``, ``retry`` and
-        ``max_retries`` from ``kwargs``."""
+        environment. Pops ``base_url``, ``extra_body``, ``retry``, ``bill_to``
+        (the ``X-HF-Bill-To`` organisation of this call) and ``max_retries``
+        from ``kwargs``."""
         base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
         extra_body = kwargs.pop("extra_body", None)
         retry = kwargs.pop("retry", None)
         exchange = kwargs.pop("_exchange", None)  # AsyncClient's: what its response logs
+        bill_to = kwargs.pop("bill_to", None)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidRequestError("retry must be a hfinfer.RetryPolicy")
         for name, value in (("extra_data", extra_data), ("extra_body", extra_body)):
@@ -242,6 +244,7 @@ class CallOptions:
             and instance._http is not None
             and api_key is None
             and proxy is None
+            and bill_to is None
             and "max_retries" not in kwargs
             and timeout in (DEFAULT_TIMEOUT, instance._timeout)
         ):
@@ -261,6 +264,7 @@ class CallOptions:
                 proxy=proxy or (instance and instance._proxy) or None,
                 timeout=timeout,
                 max_retries=max_retries,
+                bill_to=bill_to,
             )
         extra = {**(extra_data or {}), **(extra_body or {})}
         return cls(settings, resolve_base(base or None), extra, retry, exchange)
@@ -278,6 +282,7 @@ async def call_client(
         and not shared.closed
         and call.settings.token == shared.settings.token
         and call.settings.proxy == shared.settings.proxy
+        and call.settings.bill_to == shared.settings.bill_to
         # The pool carries its limits: a call asking for others gets its own client.
         and call.settings.timeouts == shared.settings.timeouts
         and call.settings.max_retries == shared.settings.max_retries

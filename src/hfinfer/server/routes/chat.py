@@ -1,0 +1,104 @@
+"""``POST /v1/chat/completions``: OpenAI's chat API over hfinfer's client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from ...client import ChatResponse, ChatStream
+from ...protocol.openai_wire import (
+    DONE_EVENT,
+    ChatRequest,
+    ChunkEncoder,
+    chat_completion,
+    parse_chat_request,
+)
+from ...types import FinishReason, Reasoning, ToolCalls, Usage
+from ..edge import EventStream, endpoint, json_response, read_json, stream_error
+from ..exchange import Exchange
+from ..gateway import Gateway
+from ..resolve import start_chat
+from .common import call_options, note_answer
+
+__all__ = ["routes"]
+
+
+async def chat_completions(request: Request, gateway: Gateway, exchange: Exchange) -> Any:
+    """Answer one chat request, whole or as an event stream."""
+    config = gateway.config
+    data = await read_json(request, config.max_body_bytes)
+    chat = parse_chat_request(data, max_tokens=config.max_tokens, max_n=1)
+    exchange.model = chat.model
+    if config.log_prompts:
+        exchange.messages = chat.messages
+    options = chat.client_options(drop_params=config.drop_params)
+    options.update(call_options(request, gateway))
+    answer, target = await start_chat(
+        gateway, chat.model, chat.messages, stream=chat.stream, **options
+    )
+    exchange.upstream = target.upstream
+    completion_id = "chatcmpl-" + exchange.request_id.removeprefix("req_")
+    created = int(time.time())
+    if isinstance(answer, ChatResponse):
+        note_answer(exchange, answer, config.log_prompts)
+        body = chat_completion(
+            completion_id, chat.model, created, text=answer.text, reasoning=answer.reasoning,
+            tool_calls=answer.tool_calls, finish_reason=answer.finish_reason, usage=answer.usage,
+        )  # fmt: skip
+        return json_response(body)
+    note_answer(exchange, answer.response, False)
+    exchange.first_token()  # the stream holds its first chunk already
+    encoder = ChunkEncoder(completion_id, chat.model, created)
+    events = chat_events(answer, encoder, chat, exchange, config.log_prompts)
+    return EventStream(events, exchange, gateway.record)
+
+
+async def chat_events(
+    stream: ChatStream,
+    encoder: ChunkEncoder,
+    chat: ChatRequest,
+    exchange: Exchange,
+    log_reply: bool,
+) -> AsyncIterator[bytes]:
+    """The stream's chunks as ``chat.completion.chunk`` events, ending with the
+    finish event, the usage event when asked, and ``[DONE]``; a failure midway
+    is one error event instead of the end."""
+    content, usage, finish, sent = encoder.content, None, None, 0
+    try:
+        async with stream:
+            async for chunk in stream:
+                if type(chunk) is str:
+                    sent += 1
+                    yield content(chunk)
+                elif isinstance(chunk, Reasoning):
+                    if chunk.token:
+                        yield encoder.reasoning(chunk.token)
+                elif isinstance(chunk, ToolCalls):
+                    yield encoder.tool_calls(chunk.calls)
+                elif isinstance(chunk, Usage):
+                    usage = chunk
+                elif isinstance(chunk, FinishReason):
+                    finish = chunk.reason
+    except Exception as exc:
+        yield stream_error(exc, exchange)
+        return
+    finally:
+        exchange.completion_tokens = (usage.completion_tokens if usage else None) or sent
+        exchange.prompt_tokens = usage.prompt_tokens if usage else None
+        if log_reply:
+            exchange.reply = stream.response.text
+    tail = encoder.finish(finish)
+    if chat.include_usage:
+        tail += encoder.usage(usage)
+    yield tail + DONE_EVENT
+
+
+def routes() -> list[BaseRoute]:
+    """The chat routes."""
+    return [
+        Route("/v1/chat/completions", endpoint("chat", chat_completions), methods=["POST"]),
+    ]
