@@ -264,6 +264,17 @@ def test_an_error_is_one_line_and_the_session_goes_on(router: FakeRouter) -> Non
     child.expect("error: HTTP 500")
     child.expect("The provider is down")
     child.expect("> ")
+    child.sendline("/retry")  # asks the message that got no answer, not the one before
+    child.expect("Bonjour")
+    child.expect("> ")
     ask(child, "Again?")
     leave(child)
     assert "Traceback" not in child.logfile_read.getvalue()
+    assert [b["messages"] for b in bodies(router)][1:] == [
+        [{"role": "user", "content": "Hello?"}],
+        [
+            {"role": "user", "content": "Hello?"},
+            {"role": "assistant", "content": "Bonjour !"},
+            {"role": "user", "content": "Again?"},
+        ],
+    ]

@@ -103,6 +103,8 @@ class Session:
         self.say = say
         self.read_line = read_line
         self.session_turns: list[Any] = []
+        #: The last message that got no answer at all (an error before any text).
+        self.unanswered: list[dict[str, Any]] | None = None
         self.commands: dict[str, Callable[[str], bool | None]] = {
             "model": self.cmd_model,
             "provider": self.cmd_provider,
@@ -166,14 +168,17 @@ class Session:
             log=self.log,
             prices=self.prices,
         )
+        before = len(self.conversation.turns)
+        self.unanswered = None
         try:
             record, _ = self.runner.run(coroutine)
-        except KeyboardInterrupt:
-            self.say("(interrupted; the text so far is kept)")
-            self._note_turn()
-            return
-        except HFInferenceError as exc:
-            self.say(f"error: {describe_error(exc)}")
+        except (KeyboardInterrupt, HFInferenceError) as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                self.say("(interrupted; the text so far is kept)")
+            else:
+                self.say(f"error: {describe_error(exc)}")
+            if len(self.conversation.turns) == before:  # nothing said: /retry asks it again
+                self.unanswered = new_messages
             self._note_turn()
             return
         self.session_turns.append(record)
@@ -211,6 +216,9 @@ class Session:
         self.say("nothing to undo" if turn is None else f"took back: {_short(turn.prompt)}")
 
     def cmd_retry(self, argument: str) -> None:
+        if self.unanswered is not None:
+            self.send(self.unanswered)
+            return
         turn = self._take_back()
         if turn is None:
             self.say("nothing to retry")
