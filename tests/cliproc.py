@@ -40,8 +40,11 @@ def run(
     env: dict[str, str] | None = None,
     timeout: float = 60,
     cwd: Path | None = None,
+    unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``hfinfer ARGS`` to its end; stdin is ``input`` piped, else empty (not a terminal)."""
+    """Run ``hfinfer ARGS`` to its end; stdin is ``input`` piped, else empty (not a terminal).
+    ``unset`` names variables the child must not see."""
+    environment = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in unset}
     return subprocess.run(
         command(*args),
         cwd=cwd,
@@ -50,7 +53,7 @@ def run(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env=environment,
     )
 
 

@@ -389,3 +389,19 @@ def test_continuing_needs_the_log(router: FakeRouter) -> None:
     assert "starting a new one" in fresh.stderr
     off = run("chat", "-c", "Hi", "--no-log")
     assert off.returncode == 2 and "the log, which is off" in off.stderr
+
+
+def test_json_before_any_request_is_still_one_object(isolated_env: Path) -> None:
+    # A fresh machine's router, no token: refused before anything is sent (a request
+    # that went out anyway would meet a closed local port through the proxy).
+    result = run(
+        "chat", "--json", "-m", "org/chat", "Hi",
+        env={"HFINFER_PROXY": "http://127.0.0.1:9", "HFINFER_MAX_RETRIES": "0"},
+        unset=("HF_ROUTER_URL", "HFINFER_API_BASE", "HF_TOKEN"),
+    )  # fmt: skip
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert data["text"] == "" and data["status"] == "error"
+    assert data["error"]["type"] == "AuthenticationError"
+    assert "No Hugging Face token found" in data["error"]["message"]
+    assert result.stderr.count("\n") == 1

@@ -18,11 +18,10 @@ import click
 
 from ..errors import HFInferenceError
 from ..logs import ConversationLog, logs_db_path, logs_enabled
-from .common import require_token
 from .conversation import Conversation
 from .defaults import chosen_model
 from .errors import describe_error
-from .exchange import PriceBook, ask
+from .exchange import EmptyResponse, PriceBook, ask
 from .inputs import gather_prompt, load_messages, parse_options, read_schema
 from .render import AnswerView, JsonView, StreamView, is_terminal
 from .runner import LoopRunner
@@ -132,13 +131,35 @@ def run_chat(request: ChatRequest) -> None:
     ):
         raise click.UsageError("-c and --cid continue a conversation from the log, which is off")
     try:
+        _check_token(request)
         _run_chat(request)
     except HFInferenceError as exc:  # before any turn: a token, a route, the client itself
+        if request.as_json:  # one JSON object, whatever happens
+            model = chosen_model(request.model) or ""
+            JsonView().end(EmptyResponse(model), error=exc, extra={"status": "error"})
         say(f"error: {describe_error(exc)}")
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         say("interrupted")
         raise SystemExit(130) from None
+
+
+def _check_token(request: ChatRequest) -> None:
+    """Refuse at once, before any request, to call a Hugging Face host without a token
+    (it could only answer 401, after retries on a slow network)."""
+    from ..config import inference_base, require_token, router_url
+
+    options = request.client_options
+    api_base, model = options.get("api_base"), chosen_model(request.model) or ""
+    endpoint = model if model.startswith(("http://", "https://")) else None
+    if options.get("route") == "router":
+        url = api_base or router_url()
+    else:
+        url = endpoint or inference_base(api_base)
+    require_token(options.get("api_key"), url, how=TOKEN_HOWTO)
+
+
+TOKEN_HOWTO = "pass --token hf_..., set HF_TOKEN, or run `hf auth login`"
 
 
 def _run_chat(request: ChatRequest) -> None:
@@ -343,7 +364,6 @@ def chat(ctx: click.Context, **arguments: Any) -> None:
     commands). Every exchange is logged unless --no-log or `hfinfer logs off`.
     """
     route, api_base = arguments.pop("route"), arguments.pop("api_base")
-    require_token(arguments["api_key"], route, api_base, chosen_model(arguments["model"]) or "")
     client_options = {
         "api_key": arguments.pop("api_key"),
         "api_base": api_base if route != "router" else None,

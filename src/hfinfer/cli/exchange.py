@@ -21,7 +21,7 @@ from .conversation import Conversation
 from .errors import describe_error
 from .render import AnswerView
 
-__all__ = ["PriceBook", "ask", "retry_notes"]
+__all__ = ["EmptyResponse", "PriceBook", "ask", "retry_notes"]
 
 #: The logger whose "retrying ..." records say that an attempt failed and another follows.
 RETRY_LOGGER = "hfinfer.http"
@@ -97,7 +97,7 @@ async def ask(
         if progress.first_write is not None:
             await asyncio.wait([progress.first_write])  # before the final write, not after
         await _complete(record, progress.response, conversation, log, prices)
-        shown = progress.response or _EmptyResponse(conversation.model)
+        shown = progress.response or EmptyResponse(conversation.model)
         view.end(shown, error=error, extra=_extra(record))
     return record, progress.response
 
@@ -187,7 +187,7 @@ def _extra(record: TurnRecord) -> dict[str, Any]:
     }
 
 
-class _EmptyResponse:
+class EmptyResponse:
     """What ``--json`` reports when the call failed before any answer existed."""
 
     def __init__(self, model: str) -> None:
