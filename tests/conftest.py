@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hfinfer import HuggingFaceInference, HuggingFaceRouter
+from hfinfer.providers.discovery import known_servers
 from hfserver import FakeHF, running_in_thread
 
 
@@ -33,6 +34,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 def _clear_provider_caches() -> None:
     HuggingFaceInference.clear_caches()
     HuggingFaceRouter.clear_caches()
+    # Ports are reused between tests: what a server said about itself must not leak.
+    known_servers.clear()
 
 
 @pytest.fixture
@@ -53,12 +56,14 @@ async def hf(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeHF]:
 def hf_sync(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHF]:
     """The same server on a loop in a thread, for tests of the blocking API.
 
-    It serves a text model ``org/m`` and an image model ``org/img``.
+    It serves a text model ``org/m`` and an image model ``org/img``. It is the
+    Hub and the text-generation base, not the router (it does not speak the
+    router's protocol): a base equal to the router's URL takes the router.
     """
     server = FakeHF()
     server.add_text_model("org/m")
     server.add_image_model("org/img")
     with running_in_thread(server):
-        for name in ("HF_ENDPOINT", "HFINFER_API_BASE", "HF_ROUTER_URL"):
+        for name in ("HF_ENDPOINT", "HFINFER_API_BASE"):
             monkeypatch.setenv(name, server.url)
         yield server

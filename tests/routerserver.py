@@ -185,6 +185,7 @@ def clear_router_caches() -> None:
     # Ports are reused between tests: an answer kept in memory must not leak into the next.
     HuggingFaceRouter.router_models.clear()
     HuggingFaceRouter.provider_mappings.clear()
+    HuggingFaceRouter.mapping_failures.clear()
     HuggingFaceRouter.models = []
 
 

@@ -334,17 +334,19 @@ def test_status_and_retry_notes_stay_off_a_pipe(router: FakeRouter) -> None:
     assert "retrying" not in result.stderr and "waiting" not in result.stderr
 
 
-def test_schema_on_the_text_generation_route_is_a_grammar(monkeypatch, tmp_path: Path) -> None:
-    from hfserver import FakeHF, running_in_thread
+def test_schema_on_the_text_generation_route_is_a_grammar(tmp_path: Path) -> None:
+    from hfserver import running_in_thread
+    from ownserver import FakeTGI
 
-    server = FakeHF()
-    server.add_text_model("org/m")
+    server = FakeTGI()
     with running_in_thread(server):
-        for name in ("HF_ENDPOINT", "HFINFER_API_BASE", "HF_ROUTER_URL"):
-            monkeypatch.setenv(name, server.url)
-        result = run("chat", "-m", "org/m", "--schema", '{"type": "object"}', "Hi")
+        result = run(
+            "chat", "--api-base", server.url, "--route", "tgi",
+            "--schema", '{"type": "object"}', "Hi",
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        parameters = server.last("POST", "/models/org/m").json()["parameters"]
+        assert result.stdout == "From TGI\n"
+        parameters = server.last("POST", "/").json()["parameters"]
     assert parameters["grammar"] == {"type": "json", "value": {"type": "object"}}
 
 
@@ -405,3 +407,16 @@ def test_json_before_any_request_is_still_one_object(isolated_env: Path) -> None
     assert data["error"]["type"] == "AuthenticationError"
     assert "No Hugging Face token found" in data["error"]["message"]
     assert result.stderr.count("\n") == 1
+
+
+def test_a_server_of_ones_own_is_logged_with_what_answered(isolated_env: Path) -> None:
+    from hfserver import running_in_thread
+    from ownserver import FakeOpenAI
+
+    server = FakeOpenAI()
+    with running_in_thread(server):
+        result = run("chat", "--api-base", server.url, "Hi", unset=("HFINFER_API_BASE",))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[tiny-llama] choice 0\n"
+    [row] = log_rows(isolated_env)
+    assert (row["model"], row["route"], row["status"]) == ("tiny-llama", "openai", "done")

@@ -9,7 +9,7 @@ import pytest
 from hfinfer.client import AsyncClient, ChatResponse, ChatStream, chat, choose_route
 from hfinfer.errors import InvalidRequestError, ModelNotFoundError
 from hfinfer.types import FinishReason, Reasoning, ToolCall, Usage
-from hfserver import FakeHF
+from ownserver import FakeTGI
 from routerserver import FakeRouter, chat_stream, chunk, serve_router
 
 CHAT = "/v1/chat/completions"
@@ -23,10 +23,9 @@ async def router(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeRouter]:
 
 
 @pytest.fixture
-async def tgi() -> AsyncIterator[FakeHF]:
-    """A second server: a text-generation endpoint of its own."""
-    async with FakeHF() as server:
-        server.add_text_model("org/m", tokens=["From", " TGI"])
+async def tgi() -> AsyncIterator[FakeTGI]:
+    """A second server: text-generation-inference of the user's own."""
+    async with FakeTGI() as server:
         yield server
 
 
@@ -36,7 +35,12 @@ def test_choose_route() -> None:
     assert choose_route(router + "/", router) == "router"
     assert choose_route(router + "/v1", router) == "router"
     assert choose_route(router + "/hf-inference", router) == "tgi"
-    assert choose_route("https://xyz.endpoints.huggingface.cloud", router) == "tgi"
+    # Another server: its protocol is asked once ("auto") unless named.
+    assert choose_route("https://xyz.endpoints.huggingface.cloud", router) == "auto"
+    assert choose_route("http://localhost:8000/v1", router) == "auto"
+    assert choose_route("http://localhost:8000/v1", router, "openai") == "openai"
+    assert choose_route("http://localhost:8080", router, "tgi") == "tgi"
+    assert choose_route("http://localhost:8080", router, "router") == "openai"
 
 
 async def test_chat_whole_answer(router: FakeRouter) -> None:
@@ -77,10 +81,11 @@ async def test_abandoned_stream_is_closed(router: FakeRouter) -> None:
     await stream.aclose()  # a second close is harmless
 
 
-async def test_api_base_of_a_text_generation_server(router: FakeRouter, tgi: FakeHF) -> None:
+async def test_api_base_of_a_text_generation_server(router: FakeRouter, tgi: FakeTGI) -> None:
     reply = await chat("org/m", "Hi", api_base=tgi.url)
     assert (reply.text, reply.route, reply.finish_reason) == ("From TGI", "tgi", "stop")
-    assert tgi.count("POST", "/models/org/m") == 1 and router.count("POST", CHAT) == 0
+    assert tgi.last("POST", "/").json()["stream"] is False
+    assert router.count("POST", CHAT) == 0 and router.count("GET", "/api/") == 0
 
 
 async def test_route_can_be_forced(router: FakeRouter) -> None:

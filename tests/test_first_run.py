@@ -165,9 +165,8 @@ def test_token_option_is_the_hf_cli_spelling_of_api_key(hf_sync: FakeHF) -> None
 @pytest.mark.parametrize(
     ("args", "env", "host"),
     [
-        pytest.param(
-            ["--api-base", "http://tgi.invalid"], {}, "hub.invalid", id="tgi-route-hub-first"
-        ),
+        # A server of the user's own: the Hub is not asked, the server is.
+        pytest.param(["--api-base", "http://tgi.invalid"], {}, "tgi.invalid", id="own-server"),
         pytest.param([], {"HF_ROUTER_URL": "http://router.invalid"}, "hub.invalid", id="router"),
         pytest.param(["--route", "tgi", "-m", "http://tgi.invalid"], {}, "tgi.invalid", id="url"),
     ],

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "hfinfer.errors": 0,
     "hfinfer.types": 0,
     "hfinfer.model_info": 0,
+    "hfinfer.hosts": 0,
     "hfinfer.config": 1,
     "hfinfer.prompts": 2,
     "hfinfer.protocol": 2,
@@ -39,7 +40,13 @@ LAYERS: dict[str, int] = {
     "hfinfer.batch": 7,
     "hfinfer": 8,  # the package's own __init__ gathers the public names
 }
-PURE = ("hfinfer.protocol", "hfinfer.prompts", "hfinfer.reasoning", "hfinfer.model_info")
+PURE = (
+    "hfinfer.protocol",
+    "hfinfer.prompts",
+    "hfinfer.reasoning",
+    "hfinfer.model_info",
+    "hfinfer.hosts",
+)
 #: What pure code must not reach for: the network, the loop, the disk's HTTP cousins.
 IMPURE = ("aiohttp", "asyncio", "socket", "ssl", "urllib.request", "hfinfer.http", "hfinfer.hub")
 ONLY_UNDER = {

@@ -44,6 +44,7 @@ from .prompts.families import (
 )
 from .providers.base import AsyncGeneratorProvider, ProviderModelMixin
 from .types import (
+    ChoiceChunk,
     Chunk,
     FinishReason,
     ImageResponse,
@@ -59,7 +60,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, ChatResponse, ChatStream, chat
+    from .client import AsyncClient, ChatChoice, ChatResponse, ChatStream, chat
     from .prompts.chat_template import render_chat_template
     from .prompts.select import get_inputs
     from .providers.hf_inference import HuggingFaceInference
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
 # rest of the package together, and `import hfinfer` should stay quick.
 _LAZY = {
     "AsyncClient": "hfinfer.client",
+    "ChatChoice": "hfinfer.client",
     "ChatResponse": "hfinfer.client",
     "ChatStream": "hfinfer.client",
     "HuggingFaceInference": "hfinfer.providers.hf_inference",
@@ -101,8 +103,10 @@ __all__ = [
     "AsyncGeneratorProvider",
     "AuthenticationError",
     "CertificateError",
+    "ChatChoice",
     "ChatResponse",
     "ChatStream",
+    "ChoiceChunk",
     "Chunk",
     "EndpointGoneError",
     "FinishReason",

@@ -1,12 +1,16 @@
 """Chat without caring which route serves the model: :class:`AsyncClient` and :func:`chat`.
 
-The route is chosen per client: the Inference Providers router
+The route is chosen per client, in one place (:func:`hfinfer.protocol.routing.decide_route`):
+the Inference Providers router
 (:class:`~hfinfer.providers.hf_router.HuggingFaceRouter`, chat completions,
 the server applies the chat template) unless ``api_base`` names another
-server, which is then spoken to with the text-generation protocol
-(:class:`~hfinfer.providers.hf_inference.HuggingFaceInference`: a dedicated
-Inference Endpoint, a text-generation-inference server, or the router's own
-``/hf-inference`` text-generation route). ``route=`` overrides the choice.
+server. Hugging Face's own text-generation route (``/hf-inference``) speaks
+text generation by model id; any other server (an Inference Endpoint, or one
+of the user's own: llama.cpp, vLLM, ollama, TGI) speaks OpenAI's chat
+protocol or TGI's, found out once per base (``GET /v1/models``, else ``GET
+/info``) or named with ``route="openai"`` / ``route="tgi"``. A server of the
+user's own gets no Hub request, the model name as given and only the key
+passed for it.
 
 Both faces follow OpenAI's client: awaiting ``chat(...)`` gives a whole
 :class:`ChatResponse`; with ``stream=True`` it gives a :class:`ChatStream`,
@@ -30,12 +34,23 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from .config import ClientSettings, hub_endpoint
+from .config import inference_base as resolve_inference_base
 from .config import router_url as resolve_router_url
-from .errors import InvalidRequestError, ModelNotSupportedError
+from .errors import (
+    ROUTER_HF_INFERENCE,
+    HFInferenceError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ModelNotSupportedError,
+)
 from .http.session import Exchange, HttpClient
-from .protocol.routing import POLICIES, split_model
+from .protocol.routing import POLICIES, decide_route, split_model
+from .protocol.routing import Route as Target
+from .providers.discovery import ServerInfo, known_servers
 from .providers.hf_router import HuggingFaceRouter
 from .types import (
+    ChoiceChunk,
     Chunk,
     FinishReason,
     ImageResponse,
@@ -52,9 +67,31 @@ from .types import (
 if TYPE_CHECKING:
     from .providers.hf_inference import HuggingFaceInference
 
-__all__ = ["AsyncClient", "ChatResponse", "ChatStream", "chat", "choose_route"]
+__all__ = ["AsyncClient", "ChatChoice", "ChatResponse", "ChatStream", "chat", "choose_route"]
 
-Route = Literal["auto", "router", "tgi"]
+Route = Literal["auto", "router", "openai", "tgi"]
+
+
+@dataclass
+class ChatChoice:
+    """One of the answers of a call that asked for several (``n > 1``)."""
+
+    index: int
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        """Take one piece of this answer."""
+        if isinstance(chunk, str):
+            self.text += chunk
+        elif isinstance(chunk, Reasoning):
+            self.reasoning += chunk.token or ""
+        elif isinstance(chunk, ToolCalls):
+            self.tool_calls += chunk.calls
+        elif isinstance(chunk, FinishReason):
+            self.finish_reason = chunk.reason
 
 
 @dataclass
@@ -65,10 +102,11 @@ class ChatResponse:
     ``tool_calls`` the complete tool calls, ``finish_reason`` OpenAI's word
     (``"stop"``, ``"length"``, ``"tool_calls"``...), ``images`` any generated
     images. Of the call: ``model``, ``messages`` and ``options`` (the
-    request's), ``route`` (``"router"`` or ``"tgi"``), ``provider`` (who
+    request's), ``route`` (``"router"``, ``"openai"`` or ``"tgi"``), ``provider`` (who
     answered, when known), ``request_id`` (the answer's ``x-request-id``),
     ``time_to_first_token`` and ``duration`` in seconds (``None`` until known).
-    ``str(response)`` is the text; :meth:`to_dict` is JSON-ready.
+    With ``n > 1``, :attr:`choices` holds every answer (the fields above are
+    the first's). ``str(response)`` is the text; :meth:`to_dict` is JSON-ready.
     """
 
     model: str
@@ -85,9 +123,16 @@ class ChatResponse:
     request_id: str | None = None
     time_to_first_token: float | None = None
     duration: float | None = None
+    others: dict[int, ChatChoice] = field(default_factory=dict, repr=False)
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def choices(self) -> list[ChatChoice]:
+        """Every answer, by index: the first (this response's own fields), then the rest."""
+        first = ChatChoice(0, self.text, self.reasoning, self.tool_calls, self.finish_reason)
+        return [first, *(self.others[i] for i in sorted(self.others))]
 
     def add(self, chunk: Chunk) -> None:
         """Take one chunk of the stream into the response."""
@@ -103,6 +148,11 @@ class ChatResponse:
             self.finish_reason = chunk.reason
         elif isinstance(chunk, ImageResponse):
             self.images.append(chunk)
+        elif isinstance(chunk, ChoiceChunk):
+            choice = self.others.get(chunk.index) or self.others.setdefault(
+                chunk.index, ChatChoice(chunk.index)
+            )
+            choice.add(chunk.chunk)
 
     def to_dict(self) -> dict[str, Any]:
         """The response as plain JSON-ready values (images as their URLs)."""
@@ -128,6 +178,12 @@ class ChatResponse:
             "options": _json_ready(self.options),
             "time_to_first_token": self.time_to_first_token,
             "duration": self.duration,
+            "choices": [
+                {"index": c.index, "text": c.text, "finish_reason": c.finish_reason}
+                for c in self.choices
+            ]
+            if self.others
+            else None,
         }
 
 
@@ -221,22 +277,32 @@ class ChatStream:
         await self.aclose()
 
 
-def choose_route(api_base: str | None, router: str) -> Literal["router", "tgi"]:
-    """``"router"`` when ``api_base`` is unset or is the router itself (with or
-    without ``/v1``), else ``"tgi"``: any other base speaks text generation."""
-    if api_base is None:
-        return "router"
-    base = api_base.rstrip("/")
-    return "router" if base in (router, f"{router}/v1") else "tgi"
+def choose_route(api_base: str | None, router: str, route: str | None = None) -> str:
+    """The route a call takes: ``"router"``, ``"openai"``, ``"tgi"``, or ``"auto"``
+    when the server at ``api_base`` must be asked which protocol it speaks."""
+    return _decide(api_base, route, router).name
+
+
+def _decide(api_base: str | None, route: str | None, router: str) -> Target:
+    try:
+        inference = resolve_inference_base()
+    except HFInferenceError:  # a retired HFINFER_API_BASE: refused when it is used
+        inference = ROUTER_HF_INFERENCE
+    return decide_route(
+        api_base, route, router=router, inference_base=inference, trusted=(hub_endpoint(),)
+    )
 
 
 class AsyncClient:
-    """Chat with any model on Hugging Face, through whichever route serves it.
+    """Chat with any model on Hugging Face or on a server of your own.
 
-    Arguments: ``api_key`` (else ``HF_TOKEN``...), ``api_base`` (a
-    text-generation server; leave it out for the router), ``router_url``
-    (else ``HF_ROUTER_URL``), ``proxy``, ``max_retries``, and ``route``
-    (``"auto"``, ``"router"`` or ``"tgi"``). Use ``async with AsyncClient()
+    Arguments: ``api_key`` (else ``HF_TOKEN``... for Hugging Face; for a server
+    of your own, its key, sent there only), ``api_base`` (leave it out for the
+    router; any OpenAI-compatible or text-generation-inference server, with or
+    without ``/v1``), ``router_url`` (else ``HF_ROUTER_URL``), ``proxy``,
+    ``max_retries``, and ``route``: ``None``/``"auto"`` (decided from
+    ``api_base``, asking a server of your own once which protocol it speaks),
+    ``"router"``, ``"openai"`` or ``"tgi"``. Use ``async with AsyncClient()
     as client:`` to share one connection pool across calls; without it,
     each call opens and closes its own.
     """
@@ -249,33 +315,47 @@ class AsyncClient:
         router_url: str | None = None,
         proxy: str | None = None,
         max_retries: int | None = None,
-        route: Route = "auto",
+        route: Route | None = None,
     ) -> None:
-        if route not in ("auto", "router", "tgi"):
-            raise InvalidRequestError(f"route must be 'auto', 'router' or 'tgi', got {route!r}")
         self.router_url = resolve_router_url(router_url)
         self.api_base = api_base
-        self.route: Literal["router", "tgi"] = (
-            choose_route(api_base, self.router_url) if route == "auto" else route
-        )
-        options: dict[str, Any] = {"api_key": api_key, "proxy": proxy, "max_retries": max_retries}
-        self._options = options
-        self._provider: Any
-        if self.route == "router":
-            self._provider = HuggingFaceRouter(api_base=api_base or self.router_url, **options)
-        else:
-            self._provider = _text_generation(api_base, options)
-        #: The text-generation provider render_prompt() asks (the chat provider on "tgi").
-        self._prompter: HuggingFaceInference | None = (
-            None if self.route == "router" else self._provider
-        )
+        self._target = _decide(api_base, route, self.router_url)
+        self.route: str = self._target.name
+        self._options: dict[str, Any] = {
+            "api_key": api_key,
+            "proxy": proxy,
+            "max_retries": max_retries,
+        }
+        self._server: ServerInfo | None = None
         self._opened = False
+        self._provider: Any = None
+        #: The text-generation provider render_prompt() asks (the chat provider on "tgi").
+        self._prompter: HuggingFaceInference | None = None
+        if self._target.protocol is not None:
+            self._provider = self._make_provider(self._target.protocol)
+
+    def _make_provider(self, protocol: str) -> Any:
+        target, options = self._target, self._options
+        provider: Any
+        if protocol == "openai":
+            provider = HuggingFaceRouter(api_base=target.base, **options)
+        else:
+            from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used
+
+            # By model id on Hugging Face's route; else the server's URL is the model
+            # (TGI serves one), and a key given for it is sent there only.
+            provider = HuggingFaceInference(api_base=target.base, **options)
+            self._prompter = provider
+        if target.hf:
+            provider._hf_bases = (self.router_url,)
+        return provider
 
     def __repr__(self) -> str:
         return f"AsyncClient(route={self.route!r}, provider={self._provider!r})"
 
     async def __aenter__(self) -> AsyncClient:
-        await self._provider.__aenter__()
+        if self._provider is not None:
+            await self._provider.__aenter__()
         self._opened = True
         return self
 
@@ -290,9 +370,56 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Close the connection pool (when the client was opened with ``async with``)."""
         self._opened = False
-        await self._provider.aclose()
+        if self._provider is not None:
+            await self._provider.aclose()
         if self._prompter is not None and self._prompter is not self._provider:
             await self._prompter.aclose()
+
+    async def _server_info(self) -> ServerInfo:
+        """What the server at ``api_base`` speaks and serves (asked once per base)."""
+        if self._server is None:
+            settings = ClientSettings.resolve(
+                api_key=self._options["api_key"],
+                proxy=self._options["proxy"],
+                server=None if self._target.hf else self._target.base,
+            )
+            self._server = await known_servers.get(self._target.base, settings)
+        return self._server
+
+    async def _chat_provider(self) -> Any:
+        """The provider for this client's server (asking it which protocol it speaks,
+        the first time)."""
+        if self._provider is None:
+            protocol = (await self._server_info()).protocol
+            if self._provider is None:  # not made meanwhile by a concurrent call
+                self._provider = self._make_provider(protocol)
+                self.route = protocol
+                if self._opened:
+                    await self._provider.__aenter__()
+        return self._provider
+
+    async def _ready(self, model: str) -> tuple[Any, str]:
+        """The provider for this client's server, and the model name to send."""
+        target = self._target
+        await self._chat_provider()
+        if target.kind in ("own", "endpoint") and self.route == "tgi":
+            return self._provider, target.base  # TGI serves one model, found at the URL
+        if not model and target.kind in ("own", "endpoint"):
+            served = (await self._server_info()).models
+            if not served:
+                raise InvalidRequestError(
+                    f"Name the model to ask: the server at {target.base} lists none."
+                )
+            model = served[0]
+        return self._provider, model
+
+    def _not_served(self, exc: ModelNotFoundError, model: str) -> ModelNotFoundError:
+        """A server of the user's own that lacks ``model``: say what it does serve."""
+        served = self._server.models if self._server is not None else ()
+        if self._target.kind != "own" or not served:
+            return exc
+        names = ", ".join(served[:20])
+        return ModelNotFoundError(f"{exc} The server serves: {names}.", model=model)
 
     @overload
     async def chat(
@@ -313,30 +440,39 @@ class AsyncClient:
         ``stream=True`` returns a :class:`ChatStream` to iterate. Keywords go to
         the provider's ``create_async_generator``: ``max_tokens``,
         ``temperature``, ``provider`` (router), ``tools``, ``response_format``,
-        ``seed``, ... Raises subclasses of :class:`~hfinfer.errors.HFInferenceError`.
+        ``seed``, ``n``, engine knobs (``top_k``, ``min_p``, ...). On a server of
+        your own, ``model`` is sent as given (empty: the first it lists).
+        Raises subclasses of :class:`~hfinfer.errors.HFInferenceError`.
         """
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
+        provider, sent_model = await self._ready(model)
         exchange = Exchange()
         response = ChatResponse(
-            model=model,
+            model=model or sent_model,
             route=self.route,
             messages=list(messages),
             options={"stream": stream, **kwargs},
             provider=self._asked_provider(model, kwargs.get("provider")),
         )
-        chunks = self._provider.create_async_generator(
-            model, messages, stream=stream, _exchange=exchange, **kwargs
+        chunks = provider.create_async_generator(
+            sent_model, messages, stream=stream, _exchange=exchange, **kwargs
         )
         result = ChatStream(chunks, response, exchange)
-        if not stream:
-            async with result:
-                return await result.collect()
         try:
-            await result.start()
-        except BaseException:
-            await result.aclose()
-            raise
+            if not stream:
+                async with result:
+                    return await result.collect()
+            try:
+                await result.start()
+            except BaseException:
+                await result.aclose()
+                raise
+        except ModelNotFoundError as exc:
+            better = self._not_served(exc, sent_model)
+            if better is exc:
+                raise
+            raise better from exc
         return result
 
     def _asked_provider(self, model: str, provider: Any) -> str | None:
@@ -373,8 +509,9 @@ class AsyncClient:
         for name, value in (("negative_prompt", negative_prompt), ("num_inference_steps", steps)):
             if value is not None:
                 options[name] = value
-        chunks = self._provider.create_async_generator(
-            model or self._provider.default_image_model,
+        chat_provider = await self._chat_provider()
+        chunks = chat_provider.create_async_generator(
+            model or chat_provider.default_image_model,
             [{"role": "user", "content": prompt}],
             prompt=prompt,
             seed=seed,
@@ -457,10 +594,14 @@ class AsyncClient:
 
     async def _text_route(self) -> HuggingFaceInference:
         """The text-generation provider: this client's on the ``"tgi"`` route, else one
-        for the router's hf-inference route, opened with the client."""
+        for the router's hf-inference route, opened with the client. A key given for
+        a server of the user's own is not handed to Hugging Face's route."""
+        if self._prompter is None and not self._target.hf:
+            await self._chat_provider()  # the server's protocol decides (tgi: its provider)
         if self._prompter is None:
+            options = self._options if self._target.hf else {**self._options, "api_key": None}
             self._prompter = _text_generation(self.api_base if self.route == "tgi" else None,
-                                              self._options)  # fmt: skip
+                                              options)  # fmt: skip
             if self._opened:
                 await self._prompter.__aenter__()
         return self._prompter
@@ -484,11 +625,18 @@ class AsyncClient:
         there (``max_tokens``, ``temperature``, ``stop``, ``seed``...)."""
         if not isinstance(prompt, str):
             raise InvalidRequestError("prompt must be a string")
-        provider = await self._text_route()
+        provider, sent = await self._text_route(), model
+        if not self._target.hf:
+            if self.route != "tgi":
+                raise InvalidRequestError(
+                    f"complete() speaks the text-generation protocol; {self._target.base} "
+                    "speaks OpenAI's chat protocol: use chat(), or route='tgi' for a TGI server."
+                )
+            sent = self._target.base  # TGI serves one model, found at the URL
         exchange = Exchange()
         response = ChatResponse(model=model, route="tgi", options={"stream": stream, **kwargs})
         chunks = provider.create_async_generator(
-            model, [], stream=stream, raw_prompt=prompt, _exchange=exchange, **kwargs
+            sent, [], stream=stream, raw_prompt=prompt, _exchange=exchange, **kwargs
         )
         result = ChatStream(chunks, response, exchange)
         if not stream:
@@ -518,9 +666,9 @@ class AsyncClient:
 
         return await relay_responses(self._provider, body, api_key=api_key, bill_to=bill_to)
 
+
 #: What ``model_info`` asks the Hub for (``expand[]=``).
 _MODEL_INFO_FIELDS = ["pipeline_tag", "gated", "inferenceProviderMapping", "config", "tags"]
-
 
 def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:
     from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used

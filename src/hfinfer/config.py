@@ -18,6 +18,7 @@ from .errors import (
     InvalidRequestError,
     MissingAuthError,
 )
+from .hosts import HF_DOMAINS, host_in, is_hf_host, origin
 
 __all__ = [
     "DEFAULT_HUB_ENDPOINT",
@@ -36,6 +37,7 @@ __all__ = [
     "resolve_token",
     "router_url",
     "template_render_limits",
+    "token_hosts",
 ]
 
 DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
@@ -85,15 +87,14 @@ def _checked_token(token: str, source: str) -> str:
 
 
 #: Hugging Face's own domains (the Hub, the router, Inference Endpoints): they want a token.
-HUGGING_FACE_DOMAINS = ("huggingface.co", "hf.co", "huggingface.cloud")
+HUGGING_FACE_DOMAINS = HF_DOMAINS
 TOKEN_HOWTO = "pass api_key=, set HF_TOKEN, or log in with `hf auth login`"
 
 
 def is_hugging_face_url(url: str) -> bool:
     """Whether ``url``'s host is one of :data:`HUGGING_FACE_DOMAINS` or under one
     (dot-anchored: ``huggingface.co.example`` is not)."""
-    host = (urlsplit(url).hostname or "").rstrip(".")
-    return any(host == d or host.endswith("." + d) for d in HUGGING_FACE_DOMAINS)
+    return is_hf_host(url)
 
 
 def require_token(api_key: str | None, url: str, *, how: str = TOKEN_HOWTO) -> None:
@@ -152,6 +153,12 @@ def check_api_base(base: str) -> None:
             status=410,
             url=base,
         )
+
+
+def token_hosts() -> tuple[str, ...]:
+    """``HFINFER_TOKEN_HOSTS``: hosts (comma-separated, subdomains included) that get
+    the Hugging Face token although they are not Hugging Face's: an opt-in."""
+    return tuple(h.strip() for h in (_env("HFINFER_TOKEN_HOSTS") or "").split(",") if h.strip())
 
 
 def redact_url(url: str | None) -> str | None:
@@ -272,6 +279,26 @@ class ClientSettings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_retries: int = 3
     bill_to: str | None = None
+    #: URLs whose origin is Hugging Face's besides its domains (the configured Hub, router).
+    hf_origins: tuple[str, ...] = ()
+    #: A key for one server of the user's own (``server_origin``), sent there only.
+    server_key: str | None = field(default=None, repr=False)
+    server_origin: str | None = None
+    #: Other hosts the caller opted in to receive the HF token (``HFINFER_TOKEN_HOSTS``).
+    token_hosts: tuple[str, ...] = ()
+
+    def is_hf_url(self, url: str) -> bool:
+        """Whether ``url`` is on a Hugging Face host (its errors get Hugging Face advice)."""
+        return is_hf_host(url, self.hf_origins)
+
+    def credential_for(self, url: str) -> str | None:
+        """The token to send with a request to ``url``: the server's own key on its
+        server, the HF token on Hugging Face's hosts (and on opted-in ones), else none."""
+        opted_in = bool(self.token_hosts) and host_in(_hostname(url), self.token_hosts)
+        if self.server_origin is not None and origin(url) == self.server_origin:
+            # The server's own key; the HF token only where the caller opted in.
+            return self.server_key or (self.token if opted_in else None)
+        return self.token if opted_in or self.is_hf_url(url) else None
 
     def __repr__(self) -> str:
         # Written out (the dataclass does not replace it): the token is left out and a
@@ -293,16 +320,36 @@ class ClientSettings:
         timeout: float | Timeouts | None = None,
         max_retries: int | None = None,
         bill_to: str | None = None,
+        server: str | None = None,
+        trusted: tuple[str, ...] = (),
     ) -> ClientSettings:
+        """Arguments, else the environment. ``server``: the base URL of the call's
+        server; when it is not Hugging Face's, ``api_key`` is that server's key
+        (sent there only) and the HF token still comes from the environment.
+        ``trusted``: more URLs whose origin is Hugging Face's (a router URL argument)."""
         retries = max_retries
         if retries is None:
             env_retries = _env("HFINFER_MAX_RETRIES")
             retries = int(env_retries) if env_retries and env_retries.isdigit() else 3
+        hub_url = hub_endpoint(hub)
+        hf_origins = (hub_url, router_url(), *trusted)
+        own = server is not None and not is_hf_host(server, hf_origins)
         return cls(
-            hub_endpoint=hub_endpoint(hub),
-            token=resolve_token(api_key),
+            hub_endpoint=hub_url,
+            token=resolve_token(None if own else api_key),
             proxy=proxy or _env("HFINFER_PROXY"),
             timeouts=Timeouts.from_env(timeout),
             max_retries=max(0, retries),
             bill_to=bill_to or _env("HF_BILL_TO"),
+            hf_origins=hf_origins,
+            server_key=_checked_token(api_key, "api_key") if own and api_key else None,
+            server_origin=origin(server) if own and server else None,
+            token_hosts=token_hosts(),
         )
+
+
+def _hostname(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""

@@ -357,6 +357,12 @@ _ADVICE: dict[type[HFInferenceError], str] = {
     f"api_base={ROUTER_HF_INFERENCE!r} (hfinfer's default).",
     RateLimitError: ". Rate limited: wait and retry, or use a token with a higher limit.",
 }
+#: The same for a server of the user's own: its key and its names, not Hugging Face's.
+_OWN_ADVICE: dict[type[HFInferenceError], str] = {
+    AuthenticationError: ". The server refused the key: pass the key it expects as "
+    "api_key=... (--api-key); it is sent to that server only.",
+    RateLimitError: ". The server is busy or rate limited; wait and retry.",
+}
 
 
 def error_class(status: int, message: str = "", data: Mapping[str, Any] | None = None) -> type:
@@ -380,8 +386,13 @@ def error_from_response(
     headers: Mapping[str, str] | None = None,
     url: str | None = None,
     model: str | None = None,
+    hf_host: bool = True,
 ) -> HFInferenceError:
-    """Map one HTTP error answer onto the error tree (through :data:`STATUS_ERRORS`)."""
+    """Map one HTTP error answer onto the error tree (through :data:`STATUS_ERRORS`).
+
+    ``hf_host=False``: the answer came from a server of the user's own, so the
+    advice is about that server (its key, its model names), not Hugging Face's.
+    """
     headers = headers or {}
     request_id = headers.get("x-request-id") or headers.get("X-Request-Id")
     where = f" from {url}" if url else ""
@@ -399,11 +410,16 @@ def error_from_response(
     answer: dict[str, Any] = {"status": status, "request_id": request_id, "url": url}
     common: dict[str, Any] = {**answer, "error_type": error_type, "body": text}
     server_says = f": {message}" if message else ""
-    kind = error_class(status, message, data)
+    kind = error_class(status, message, data) if hf_host else _own_error_class(status, data)
     if kind is ModelNotFoundError:
+        check = (
+            "Check the model id (it is case-sensitive, in the form owner/name)."
+            if hf_host
+            else "Check the model name against the names the server lists (GET /v1/models) "
+            "and the base URL."
+        )
         return ModelNotFoundError(
-            f"{model or 'the model'} was not found{where}{server_says}. Check the model id "
-            "(it is case-sensitive, in the form owner/name).",
+            f"{model or 'the model'} was not found{where}{server_says}. {check}",
             model=model,
             **answer,
         )
@@ -423,10 +439,16 @@ def error_from_response(
         )
     if kind is ServerError:
         return ServerError(f"HTTP {status}{where}: server error{server_says}", **common)
-    error: HFInferenceError = kind(
-        f"HTTP {status}{where}{server_says}{_ADVICE.get(kind, '')}", **common
-    )
+    advice = (_ADVICE if hf_host else _OWN_ADVICE).get(kind, "")
+    error: HFInferenceError = kind(f"HTTP {status}{where}{server_says}{advice}", **common)
     return error
+
+
+def _own_error_class(status: int, data: Mapping[str, Any] | None) -> type:
+    """:func:`error_class` for a server of the user's own: no retired Hugging Face host,
+    no credits, no "too large for this endpoint"."""
+    kind = error_class(status, "", data)
+    return ResponseError if kind in (EndpointGoneError, PaymentRequiredError) else kind
 
 
 def _loading(data: Mapping[str, Any], said: str, common: dict[str, Any]) -> ModelLoadingError:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 __all__ = [
+    "ChoiceChunk",
     "Chunk",
     "FinishReason",
     "ImageResponse",
@@ -185,6 +186,23 @@ class ImageResponse:
         return f"ImageResponse(images={shown!r}, alt={self.alt!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class ChoiceChunk:
+    """A piece of another answer than the first, when ``n > 1`` answers were asked for.
+
+    The first answer (index 0) streams as usual (``str``, ``Reasoning``...);
+    each other one's pieces arrive wrapped in this, with its ``index``
+    (``choices[].index`` of OpenAI's protocol), so answers never mix.
+    ``str()`` is empty: code that prints every chunk prints the first answer.
+    """
+
+    index: int
+    chunk: str | Reasoning | ToolCalls | FinishReason
+
+    def __str__(self) -> str:
+        return ""
+
+
 def _short_url(url: str) -> str:
     if url.startswith("data:") and len(url) > 64:
         head, _, payload = url.partition(",")
@@ -205,7 +223,7 @@ def decode_data_url(url: str) -> tuple[bytes, str]:
     return body, media_type
 
 
-Chunk = str | FinishReason | Usage | Reasoning | ToolCalls | ImageResponse
+Chunk = str | FinishReason | Usage | Reasoning | ToolCalls | ImageResponse | ChoiceChunk
 
 
 @dataclass(frozen=True, slots=True)

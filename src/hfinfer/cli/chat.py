@@ -18,6 +18,7 @@ import click
 
 from ..errors import HFInferenceError
 from ..logs import ConversationLog, logs_db_path, logs_enabled
+from .common import api_base_option, api_key_option, chosen_route, route_option
 from .conversation import Conversation
 from .defaults import chosen_model
 from .errors import describe_error
@@ -152,7 +153,7 @@ def _check_token(request: ChatRequest) -> None:
     options = request.client_options
     api_base, model = options.get("api_base"), chosen_model(request.model) or ""
     endpoint = model if model.startswith(("http://", "https://")) else None
-    if options.get("route") == "router":
+    if chosen_route(options.get("route") or "auto", api_base) == "router":
         url = api_base or router_url()
     else:
         url = endpoint or inference_base(api_base)
@@ -197,10 +198,15 @@ def _schema_as_grammar(options: dict[str, Any]) -> None:
 
 
 def _route_default(client: Any) -> str:
+    """The model asked when none is named: the router's default, Hugging Face's
+    text-generation default, or ``""`` for a server of one's own (it says what it serves)."""
     from .. import HuggingFaceInference, HuggingFaceRouter
 
-    chosen = HuggingFaceRouter if getattr(client, "route", "router") == "router" else None
-    return str((chosen or HuggingFaceInference).default_model)
+    if client.route == "router":
+        return str(HuggingFaceRouter.default_model)
+    if client.api_base is None:
+        return str(HuggingFaceInference.default_model)
+    return ""
 
 
 def _one_shot(
@@ -322,18 +328,9 @@ def _chat_options(function: Any) -> Any:
         click.option("--render/--no-render", default=None, help=RENDER_HELP),
         click.option("-R", "--hide-reasoning", is_flag=True, help="Do not show reasoning."),
         click.option("--no-log", is_flag=True, help="Do not log this exchange."),
-        click.option(
-            "--route",
-            type=click.Choice(["auto", "router", "tgi"]),
-            default="auto",
-            show_default=True,
-            help="router: Inference Providers; tgi: the text-generation protocol at "
-            "--api-base; auto: tgi when --api-base is given, else the router.",
-        ),
-        click.option(
-            "--api-base", envvar="HFINFER_API_BASE", help="A text-generation server's URL."
-        ),
-        click.option("--token", "--api-key", "api_key", help="Token (else HF_TOKEN or login)."),
+        route_option,
+        api_base_option,
+        api_key_option,
     ]
     for decorator in reversed(decorators):
         function = decorator(function)
@@ -363,12 +360,7 @@ def chat(ctx: click.Context, **arguments: Any) -> None:
     With no PROMPT on a terminal, a conversation opens (/help inside lists its
     commands). Every exchange is logged unless --no-log or `hfinfer logs off`.
     """
-    route, api_base = arguments.pop("route"), arguments.pop("api_base")
-    client_options = {
-        "api_key": arguments.pop("api_key"),
-        "api_base": api_base if route != "router" else None,
-        "route": ("tgi" if api_base else "router") if route == "auto" else route,
-    }
+    client_options = {name: arguments.pop(name) for name in ("api_key", "api_base", "route")}
     keys = ("prompt", "files", "messages_file", "options", "schema", "continue_final_message",
             "max_tokens", "temperature", "seed")  # fmt: skip
     parsed = {k: arguments.pop(k) for k in keys}

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..client import AsyncClient
+from ..client import AsyncClient, choose_route
 from ..errors import HFInferenceError
 from ..types import Messages
 from .errors import describe_error
@@ -37,23 +37,25 @@ api_base_option = click.option(
     "--api-base",
     envvar="HFINFER_API_BASE",
     default=None,
-    help="Inference base URL (default: the hf-inference route of the router).",
+    help="A server's base URL, with or without /v1 (default: Hugging Face's router).",
 )
 api_key_option = click.option(
     "--token",  # the Hugging Face CLI's spelling
     "--api-key",
     "api_key",
     default=None,
-    help="Token; default HF_TOKEN or the saved login token.",
+    help="Token; default HF_TOKEN or the saved login token (for Hugging Face only). "
+    "For a server of your own, its key, sent to that server only.",
 )
 model_option = click.option("--model", "-m", default=None, help="Model id or alias.")
 route_option = click.option(
     "--route",
-    type=click.Choice(["auto", "router", "tgi"]),
+    type=click.Choice(["auto", "router", "openai", "tgi"]),
     default="auto",
     show_default=True,
-    help="router: Inference Providers; tgi: the text-generation protocol at --api-base; "
-    "auto: tgi when --api-base is given, else the router.",
+    help="router: Inference Providers; openai: any OpenAI-compatible server at --api-base "
+    "(llama.cpp, vLLM, ollama, TGI's Messages API); tgi: text-generation-inference's own "
+    "protocol; auto: the router, or what the server at --api-base speaks.",
 )
 
 
@@ -71,14 +73,16 @@ def messages_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def chosen_route(route: str, api_base: str | None) -> str:
-    """The route ``auto`` stands for: the text-generation server named, else the router."""
-    return ("tgi" if api_base else "router") if route == "auto" else route
+    """The route a command takes (the client's one decision): ``"router"``,
+    ``"openai"``, ``"tgi"``, or ``"auto"`` when the server will be asked."""
+    from ..config import router_url
+
+    return choose_route(api_base, router_url(), route)
 
 
 def make_client(route: str, api_base: str | None, api_key: str | None) -> AsyncClient:
-    """The client a command talks through (``route`` as :func:`chosen_route` reads it)."""
-    chosen = chosen_route(route, api_base)
-    return AsyncClient(api_base=api_base, api_key=api_key, route=chosen)  # type: ignore[arg-type]
+    """The client a command talks through; the route is the client's to decide."""
+    return AsyncClient(api_base=api_base, api_key=api_key, route=route)  # type: ignore[arg-type]
 
 
 def require_token(api_key: str | None, route: str, api_base: str | None, model: str) -> None:

@@ -154,6 +154,9 @@ def _fill(record: TurnRecord, response: Any) -> None:
         record.prompt_tokens = usage.prompt_tokens
         record.completion_tokens = usage.completion_tokens
     record.provider = getattr(response, "provider", None) or record.provider
+    # The client learns which protocol a server speaks, and the model it serves, on the call.
+    record.route = getattr(response, "route", None) or record.route
+    record.model = record.model or getattr(response, "model", None) or ""
     record.request_id = getattr(response, "request_id", None)
     record.ttft = getattr(response, "time_to_first_token", None)
     record.duration = getattr(response, "duration", None)

@@ -170,11 +170,14 @@ class HttpClient:
             return None
         return chosen
 
-    def build_headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def build_headers(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The headers of a request to ``url``: credentials only for the host they are
+        meant for (the HF token for Hugging Face's, a server's key for that server)."""
         headers = {"user-agent": USER_AGENT}
-        if self.settings.token:
-            headers["authorization"] = f"Bearer {self.settings.token}"
-        if self.settings.bill_to:
+        token = self.settings.credential_for(url)
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if self.settings.bill_to and self.settings.is_hf_url(url):
             headers["x-hf-bill-to"] = self.settings.bill_to
         if extra:
             headers.update(extra)
@@ -208,7 +211,7 @@ class HttpClient:
         """
         policy = retry or self.retry
         body = orjson.dumps(json) if json is not None else None
-        request_headers = self.build_headers(headers)
+        request_headers = self.build_headers(url, headers)
         if body is not None:
             request_headers.setdefault("content-type", "application/json")
         loop = asyncio.get_running_loop()
@@ -280,6 +283,7 @@ class HttpClient:
             headers=response.headers,
             url=str(response.url),
             model=model,
+            hf_host=self.settings.is_hf_url(url),
         )
 
     async def _refuse_non_image(self, response: Response) -> None:
@@ -338,7 +342,11 @@ class HttpClient:
         content_type = response.headers.get("content-type", "")
         if looks_like_html(raw, content_type):
             raise error_from_response(
-                response.status, raw, content_type=content_type, url=str(response.url)
+                response.status,
+                raw,
+                content_type=content_type,
+                url=str(response.url),
+                hf_host=self.settings.is_hf_url(str(response.url)),
             )
         try:
             return orjson.loads(raw)

@@ -80,11 +80,14 @@ class Hub:
 
         return await single_flight(keys[-1], fetch_and_store)
 
-    async def model_info(self, model: str, *, expand: list[str] | None = None) -> dict[str, Any]:
+    async def model_info(
+        self, model: str, *, expand: list[str] | None = None, retry: RetryPolicy | None = None
+    ) -> dict[str, Any]:
         """``GET /api/models/{model}`` (optionally ``?expand[]=...``), cached.
 
         Raises :class:`ModelNotFoundError` naming the model when the Hub has no
         such repo, :class:`AuthenticationError` for a gated or private one.
+        ``retry``: this question's own policy (else the client's).
         """
         params = [("expand[]", name) for name in expand] if expand else None
         key = f"model_info|{model}|{','.join(expand or [])}"
@@ -92,7 +95,7 @@ class Hub:
 
         async def fetch() -> Any:
             try:
-                return await self.http.get_json(url, params=params, model=model)
+                return await self.http.get_json(url, params=params, model=model, retry=retry)
             except ModelNotFoundError as exc:
                 raise ModelNotFoundError(
                     f"Model {model!r} does not exist on the Hub ({self.endpoint}). Check the id: "

@@ -23,10 +23,11 @@ import msgspec
 import orjson
 
 from ..errors import InvalidRequestError, ResponseError, StreamError
-from ..types import FinishReason, Reasoning, ToolCall, ToolCalls, Usage
+from ..types import ChoiceChunk, FinishReason, Reasoning, ToolCall, ToolCalls, Usage
 
 __all__ = [
     "CHAT_PARAMETERS",
+    "ENGINE_PARAMETERS",
     "ChatChunkDecoder",
     "ToolCallAssembler",
     "build_chat_request",
@@ -51,6 +52,48 @@ CHAT_PARAMETERS = frozenset(
         "logit_bias",
         "parallel_tool_calls",
         "reasoning_effort",
+        "n",
+        "user",
+        "max_completion_tokens",
+    }
+)
+
+#: Sampling knobs of the engines behind OpenAI-compatible servers (vLLM, llama.cpp's
+#: llama-server, TGI, SGLang) that OpenAI does not define: sent at the top level of
+#: the body, where those servers read them. Others go through ``extra_body``.
+ENGINE_PARAMETERS = frozenset(
+    {
+        "top_k",
+        "min_p",
+        "typical_p",
+        "repetition_penalty",
+        "repeat_penalty",
+        "repeat_last_n",
+        "length_penalty",
+        "min_tokens",
+        "ignore_eos",
+        "skip_special_tokens",
+        "stop_token_ids",
+        "include_stop_str_in_output",
+        "best_of",
+        "use_beam_search",
+        "mirostat",
+        "mirostat_tau",
+        "mirostat_eta",
+        "tfs_z",
+        "xtc_probability",
+        "xtc_threshold",
+        "dry_multiplier",
+        "dry_base",
+        "dry_allowed_length",
+        "grammar",
+        "json_schema",
+        "guided_json",
+        "guided_regex",
+        "guided_choice",
+        "guided_grammar",
+        "chat_template_kwargs",
+        "cache_prompt",
     }
 )
 
@@ -65,6 +108,9 @@ _FINISH_REASONS = {
 }
 
 Piece = str | Reasoning
+#: What the decoder hands on: the first answer's pieces, and other answers' wrapped.
+Item = str | Reasoning | ChoiceChunk
+Tail = ToolCalls | Usage | FinishReason | ChoiceChunk
 
 
 def build_chat_request(
@@ -113,6 +159,8 @@ def _checked_option(name: str, value: Any) -> Any:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
             raise InvalidRequestError("stop must be a string or a list of strings")
         return stops
+    if name == "n" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise InvalidRequestError(f"n must be a positive integer, got {value!r}")
     if name == "seed" and (not isinstance(value, int) or isinstance(value, bool)):
         raise InvalidRequestError(f"seed must be an integer, got {value!r}")
     if name == "response_format" and not (isinstance(value, Mapping) and "type" in value):
@@ -218,6 +266,7 @@ class _Delta(msgspec.Struct):
 class _Choice(msgspec.Struct):
     delta: _Delta | None = None
     finish_reason: Any = None
+    index: Any = 0
 
 
 class _Chunk(msgspec.Struct):
@@ -252,10 +301,11 @@ class ChatChunkDecoder:
     (or ``reasoning``) deltas. Tool-call deltas, usage and the finish reason
     are kept for :meth:`finish`. An error event, or a malformed one, is kept
     in :attr:`error` after the pieces before it are returned, so the caller
-    delivers those first.
+    delivers those first. With ``n > 1``, the pieces of answers other than the
+    first (``choices[].index`` > 0) come wrapped in :class:`ChoiceChunk`.
     """
 
-    __slots__ = ("done", "error", "events", "finish_reason", "parts", "tools", "usage")
+    __slots__ = ("done", "error", "events", "finish_reason", "others", "parts", "tools", "usage")
 
     def __init__(self) -> None:
         self.done = False
@@ -265,13 +315,14 @@ class ChatChunkDecoder:
         self.usage: Usage | None = None
         self.tools = ToolCallAssembler()
         self.error: StreamError | None = None
+        self.others: dict[int, _OtherChoice] = {}
 
     @property
     def text(self) -> str:
         """The raw answer text so far."""
         return "".join(self.parts)
 
-    def feed(self, payloads: list[bytes]) -> list[Piece]:
+    def feed(self, payloads: list[bytes]) -> list[Item]:
         """The pieces the events add (an empty list when none)."""
         if _DONE in payloads:
             self.done = True
@@ -287,9 +338,9 @@ class ChatChunkDecoder:
             return self._feed_one_by_one(payloads)
         return self._take(chunks, payloads)
 
-    def _feed_one_by_one(self, payloads: list[bytes]) -> list[Piece]:
+    def _feed_one_by_one(self, payloads: list[bytes]) -> list[Item]:
         # Slow path, only when a batch did not decode: keep what came before the bad event.
-        pieces: list[Piece] = []
+        pieces: list[Item] = []
         for data in payloads:
             try:
                 chunk = _decode_chunk(data)
@@ -305,8 +356,8 @@ class ChatChunkDecoder:
                 break
         return pieces
 
-    def _take(self, chunks: list[_Chunk], payloads: list[bytes]) -> list[Piece]:
-        pieces: list[Piece] = []
+    def _take(self, chunks: list[_Chunk], payloads: list[bytes]) -> list[Item]:
+        pieces: list[Item] = []
         for chunk, data in zip(chunks, payloads, strict=True):
             if chunk.error is not None:
                 self.error = self._error_event(chunk, data)
@@ -314,7 +365,14 @@ class ChatChunkDecoder:
             self.events += 1
             if chunk.usage is not None:
                 self.usage = usage_from(chunk.usage) or self.usage
-            for choice in (chunk.choices or [])[:1]:
+            for choice in chunk.choices or ():
+                index = choice.index
+                if index and isinstance(index, int) and index > 0:  # another of n answers
+                    other = self.others.get(index) or self.others.setdefault(
+                        index, _OtherChoice(index)
+                    )
+                    pieces.extend(other.take(choice))
+                    continue
                 delta = choice.delta
                 if delta is not None:
                     new = _delta_pieces(delta)
@@ -348,7 +406,7 @@ class ChatChunkDecoder:
             tokens_received=self.events,
         )
 
-    def finish(self) -> list[ToolCalls | Usage | FinishReason]:
+    def finish(self) -> list[Tail]:
         """What to yield after the text: tool calls, usage (when known), the finish reason.
 
         Raises the kept error, or :class:`StreamError` when the stream ended
@@ -363,7 +421,35 @@ class ChatChunkDecoder:
                 partial_text=self.text,
                 tokens_received=self.events,
             )
-        return _tail(self.tools.result(), self.usage, self.finish_reason)
+        tail: list[Tail] = list(_tail(self.tools.result(), self.usage, self.finish_reason))
+        for index in sorted(self.others):
+            tail.extend(self.others[index].finish())
+        return tail
+
+
+class _OtherChoice:
+    """What one of the other answers of an ``n > 1`` stream gathered."""
+
+    __slots__ = ("finish_reason", "index", "tools")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.tools = ToolCallAssembler()
+        self.finish_reason: str | None = None
+
+    def take(self, choice: _Choice) -> list[Item]:
+        delta = choice.delta
+        pieces: list[Item] = []
+        if delta is not None:
+            pieces = [ChoiceChunk(self.index, p) for p in _delta_pieces(delta)]
+            if delta.tool_calls:
+                self.tools.add(delta.tool_calls)
+        self.finish_reason = finish_reason(choice.finish_reason) or self.finish_reason
+        return pieces
+
+    def finish(self) -> list[ChoiceChunk]:
+        tail = _tail(self.tools.result(), None, self.finish_reason)
+        return [ChoiceChunk(self.index, item) for item in tail if not isinstance(item, Usage)]
 
 
 def _tail(
@@ -381,16 +467,32 @@ def _tail(
     return tail
 
 
-def decode_completion(
-    body: Any,
-) -> tuple[list[Piece], list[ToolCalls | Usage | FinishReason]]:
+def decode_completion(body: Any) -> tuple[list[Item], list[Tail]]:
     """A whole ``chat.completion``, as a stream would give it: the pieces
     (reasoning, then the raw answer text) and the tail (tool calls, usage, the
-    finish reason). Raises :class:`ResponseError` for another shape."""
+    finish reason). Answers past the first (``n > 1``) follow, wrapped in
+    :class:`ChoiceChunk`. Raises :class:`ResponseError` for another shape."""
     choices = body.get("choices") if isinstance(body, Mapping) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         raise ResponseError(f"Unexpected answer, no choices in it: {str(body)[:200]}")
-    choice = choices[0]
+    usage = usage_from(body.get("usage"))
+    pieces: list[Item] = []
+    tail: list[Tail] = []
+    for position, choice in enumerate(c for c in choices if isinstance(c, Mapping)):
+        index = choice.get("index")
+        index = index if isinstance(index, int) and index >= 0 else position
+        found, calls, reason = _whole_choice(choice)
+        if index == 0:
+            pieces[:0] = found
+            tail[:0] = _tail(calls, usage, reason)
+        else:
+            pieces.extend(ChoiceChunk(index, piece) for piece in found)
+            ends = _tail(calls, None, reason)
+            tail.extend(ChoiceChunk(index, t) for t in ends if not isinstance(t, Usage))
+    return pieces, tail
+
+
+def _whole_choice(choice: Mapping[str, Any]) -> tuple[list[Piece], ToolCalls | None, str | None]:
     found = choice.get("message")
     message: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     pieces: list[Piece] = [
@@ -404,5 +506,4 @@ def decode_completion(
     tools = ToolCallAssembler()
     if isinstance(message.get("tool_calls"), list):
         tools.add(message["tool_calls"])
-    reason = finish_reason(choice.get("finish_reason"))
-    return pieces, _tail(tools.result(), usage_from(body.get("usage")), reason)
+    return pieces, tools.result(), finish_reason(choice.get("finish_reason"))

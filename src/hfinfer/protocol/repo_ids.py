@@ -14,11 +14,12 @@ can never change the path or the query of a request built from it.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 from urllib.parse import quote
 
 from ..errors import InvalidRequestError
 
-__all__ = ["check_repo_id", "repo_path"]
+__all__ = ["check_repo_id", "is_repo_id", "repo_path"]
 
 _PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?"
 _REPO_ID = re.compile(rf"(?:{_PART}/)?{_PART}")
@@ -37,6 +38,12 @@ def check_repo_id(repo_id: str) -> str:
             "'owner/name' (letters, digits, '-', '_', '.'), or a server's URL."
         )
     return repo_id
+
+
+def is_repo_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a valid Hub id (a server's word, such as ``/info``'s
+    ``model_id``, is checked with this before it is used)."""
+    return isinstance(value, str) and bool(value) and _problem(value) is None
 
 
 def _problem(repo_id: str) -> str | None:

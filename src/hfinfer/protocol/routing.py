@@ -1,5 +1,9 @@
-"""Which route serves a call, pure: the router's chat route, or one mapped
-provider's image route. No I/O.
+"""Which route serves a call, pure, in one place. No I/O.
+
+:func:`decide_route` reads the base URL and the route the caller named:
+Hugging Face's router, its text-generation route, an Inference Endpoint, or
+a server of the user's own (whose protocol, when not named, is asked of it
+once: see :mod:`hfinfer.providers.discovery`).
 
 :func:`plan_route` reads the Hub's ``inferenceProviderMapping`` for a model
 and the ``provider``/``model:suffix`` the caller asked for, and says whether
@@ -11,14 +15,25 @@ when none serves it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from ..errors import InvalidRequestError, ModelNotSupportedError
+from ..hosts import is_hf_endpoint, is_hf_host, server_base
 from .provider_tasks import speaks
 
-__all__ = ["POLICIES", "Plan", "plan_route", "provider_choice", "split_model"]
+__all__ = [
+    "POLICIES",
+    "ROUTE_NAMES",
+    "Plan",
+    "Route",
+    "decide_route",
+    "plan_route",
+    "provider_choice",
+    "split_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +41,8 @@ logger = logging.getLogger(__name__)
 POLICIES = frozenset({"fastest", "cheapest", "preferred"})
 _CHAT_TASKS = frozenset({"conversational"})
 _IMAGE_TASKS = frozenset({"text-to-image"})
+#: The routes a caller can name (``auto``/``None``: decided from the base URL).
+ROUTE_NAMES = ("auto", "router", "openai", "tgi")
 
 
 def split_model(model: str) -> tuple[str, str | None]:
@@ -144,3 +161,89 @@ def provider_choice(suffix: str | None, provider: Any) -> str | None:
             "give one of them."
         )
     return suffix or provider
+
+
+# -- which server, which protocol ---------------------------------------------------
+
+
+Kind = Literal["router", "hf-inference", "endpoint", "own"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a call goes.
+
+    ``kind``: ``"router"`` (Hugging Face's router: provider mapping,
+    ``:provider`` suffixes), ``"hf-inference"`` (the router's or a configured
+    text-generation base, ``POST {base}/models/{id}``), ``"endpoint"`` (an
+    Inference Endpoint: Hugging Face's host, one model), ``"own"`` (any other
+    server). ``protocol``: ``"openai"``, ``"tgi"``, or ``None`` when it must be
+    found out from the server. ``hf``: Hugging Face's host (the HF token goes
+    there). ``base``: the base URL, without a trailing ``/v1``.
+    """
+
+    kind: Kind
+    protocol: Literal["openai", "tgi"] | None
+    base: str
+    hf: bool
+
+    @property
+    def name(self) -> str:
+        """What a response reports: ``"router"``, ``"openai"``, ``"tgi"`` (or ``"auto"``)."""
+        if self.kind == "router":
+            return "router"
+        return self.protocol or "auto"
+
+
+def decide_route(
+    api_base: str | None,
+    route: str | None,
+    *,
+    router: str,
+    inference_base: str,
+    trusted: Iterable[str] = (),
+) -> Route:
+    """The one place that decides where a call goes.
+
+    ``api_base``: the caller's base URL (``None``: the router). ``route``:
+    ``None``/``"auto"``, ``"router"``, ``"openai"`` or ``"tgi"``. ``router``:
+    the configured router URL; ``inference_base``: the configured
+    text-generation base (used by ``route="tgi"`` without ``api_base``);
+    ``trusted``: URLs whose origin counts as Hugging Face's (the Hub).
+    Raises :class:`InvalidRequestError` for an unknown route name.
+    """
+    if route is None:
+        route = "auto"
+    if route not in ROUTE_NAMES:
+        raise InvalidRequestError(
+            f"route must be one of {', '.join(ROUTE_NAMES)} (or None), got {route!r}"
+        )
+    hf_origins = (router, inference_base, *trusted)
+    if api_base is None:
+        if route == "tgi":
+            return Route("hf-inference", "tgi", inference_base.rstrip("/"), True)
+        return Route("router", "openai", server_base(router), True)
+    given = api_base.strip().rstrip("/")
+    base = server_base(given)
+    if base == server_base(router) or urlsplit(base).hostname == "router.huggingface.co":
+        if given.startswith(server_base(router) + "/") and base != server_base(router):
+            # A route below the router (``/hf-inference``): text generation by model id.
+            return Route("hf-inference", "openai" if route == "openai" else "tgi", base, True)
+        if route == "tgi":
+            return Route("hf-inference", "tgi", base, True)
+        return Route("router", "openai", base, True)
+    if is_hf_endpoint(base):
+        return Route("endpoint", _named(route), base, True)
+    if is_hf_host(base, hf_origins):
+        # A configured Hugging Face base (a mirror, HFINFER_API_BASE): the seed's
+        # text-generation route by model id, unless the caller names the OpenAI one.
+        if route in ("router", "openai"):
+            return Route("router", "openai", base, True)
+        return Route("hf-inference", "tgi", given, True)
+    return Route("own", _named(route), base, False)
+
+
+def _named(route: str) -> Literal["openai", "tgi"] | None:
+    if route == "tgi":
+        return "tgi"
+    return "openai" if route in ("router", "openai") else None

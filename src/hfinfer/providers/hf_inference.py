@@ -20,6 +20,7 @@ from ..errors import (
     HFInferenceError,
     ModelNotSupportedError,
 )
+from ..hosts import server_base
 from ..http.session import HttpClient, borrow_client
 from ..hub.cache import MemoryCache, is_public_repo, scoped_key, scoped_keys
 from ..hub.metadata import LIST_RETRY, Hub
@@ -28,10 +29,11 @@ from ..model_info import model_type as model_type_of
 from ..prompts.render_limits import RenderLimits
 from ..prompts.select import Prompt, TemplateInfo, build_prompt, prompt_may_be_slow
 from ..protocol import images
-from ..protocol.repo_ids import check_repo_id, repo_path
+from ..protocol.repo_ids import check_repo_id, is_repo_id, repo_path
 from ..types import Chunk, ImageResponse, Messages, RenderedPrompt
 from .base import AsyncGeneratorProvider, ProviderModelMixin
 from .base import run_in_thread as _run_in_thread
+from .discovery import known_servers
 from .hf_models import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MODEL,
@@ -202,6 +204,9 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
     def _resolve_base(base: str | None) -> str:
         return inference_base(base)
 
+    def _server_for(self, model: str) -> str | None:
+        return _endpoint(model)
+
     async def _generate(
         self, http: HttpClient, call: CallOptions, request: GenerationRequest
     ) -> AsyncGenerator[Chunk, None]:
@@ -217,7 +222,7 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         message on.
         """
         cls, model = type(self), request.model
-        endpoint = model.rstrip("/") if model.startswith(("http://", "https://")) else None
+        endpoint = _endpoint(model)
         raw_prompt = request.options.pop("raw_prompt", None)  # AsyncClient.complete: sent as is
         if endpoint is None:
             check_repo_id(model)  # before any request: the id goes into URL paths
@@ -252,14 +257,14 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
             call.exchange,
         )  # fmt: skip
 
-    def _check(self, request: GenerationRequest) -> GenerationRequest:
+    def _check(self, request: GenerationRequest, call: CallOptions) -> GenerationRequest:
         """As the skeleton's, and no messages are needed for a raw prompt
         (``AsyncClient.complete`` sends ``raw_prompt`` as it is)."""
         if request.options.get("raw_prompt") is not None and not request.messages:
             request.model = self.get_model(request.model)
             request.messages = []
             return request
-        return super()._check(request)
+        return super()._check(request, call)
 
     async def render_prompt(
         self, model: str | None, messages: Messages, **kwargs: Any
@@ -270,12 +275,14 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         call = CallOptions.collect(
             self, kwargs, api_base=None, api_key=None, proxy=None,
             timeout=600, extra_data=None, resolve_base=inference_base,
+            server=_endpoint(model or ""),
         )  # fmt: skip
         request = self._check(
-            GenerationRequest(model or "", messages, action=kwargs.get("action"), options=kwargs)
+            GenerationRequest(model or "", messages, action=kwargs.get("action"), options=kwargs),
+            call,
         )
         name = request.model
-        endpoint = name.rstrip("/") if name.startswith(("http://", "https://")) else None
+        endpoint = _endpoint(name)
         async with call_client(self, call) as http:
             if endpoint is not None:
                 model_data = await cls._endpoint_model_data(http, endpoint)
@@ -291,23 +298,37 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
     @classmethod
     async def _endpoint_model_data(cls, http: HttpClient, endpoint: str) -> dict[str, Any]:
         """What is known of a dedicated endpoint (a TGI server): the model it serves,
-        from ``GET {endpoint}/info``, and that model's Hub info when the Hub has it.
+        from ``GET {endpoint}/info``, and, on Hugging Face's hosts, that model's Hub
+        info when the Hub has it. A server of the user's own gets no Hub question.
 
         Neither is required: without them the prompt comes from the generic format.
+        ``/info`` is the server's word: a ``model_id`` that is not a valid Hub id
+        (``../../api/...``, a query, a path) is not used.
         """
         token = http.settings.token
         for key in scoped_keys(endpoint, token, "info"):
             if key in cls.model_data:
                 return cls.model_data[key]
         data: dict[str, Any] = {"id": None, "pipeline_tag": "text-generation"}
+        known = known_servers.known(endpoint)
+        if known is not None and known.protocol == "tgi" and not http.settings.is_hf_url(endpoint):
+            # A client found out what this server is: its /info was read then.
+            data["id"] = known.models[0] if known.models else None
+            cls.model_data[endpoint] = data
+            return data
         try:
             info = await http.get_json(f"{endpoint}/info", retry=LIST_RETRY)
             served = info.get("model_id") if isinstance(info, dict) else None
         except HFInferenceError as exc:
             logger.info("%s/info did not answer (%s); the served model is unknown", endpoint, exc)
             served = None
-        if isinstance(served, str) and served:
+        if not is_repo_id(served):
+            if served is not None:
+                logger.info("%s/info names no valid model id (%.80r): not used", endpoint, served)
+            served = None
+        if isinstance(served, str):
             data["id"] = served
+        if isinstance(served, str) and http.settings.is_hf_url(endpoint):
             try:
                 hub_info = await cls.get_model_data(http, served)
             except HFInferenceError as exc:
@@ -410,3 +431,9 @@ async def _generate_image(
         body = await http.read_body(response)
     options = {"seed": payload["parameters"]["seed"], "model": request.model}
     return images.image_response(body, content_type, text, options)
+
+
+def _endpoint(model: str) -> str | None:
+    """A model given as a URL (a dedicated endpoint, a TGI server): its base, without
+    a trailing ``/`` or ``/v1``; ``None`` for a model id."""
+    return server_base(model) if model.startswith(("http://", "https://")) else None

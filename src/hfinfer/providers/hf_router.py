@@ -3,15 +3,23 @@ Inference Providers router (``POST {router}/v1/chat/completions``).
 
 It orchestrates one call: split the model's ``:provider``/``:policy`` suffix,
 ask the Hub which providers serve the model (``inferenceProviderMapping``,
-cached) so a model nobody serves fails before anything is sent, then either
-stream the chat answer (``<think>`` text and ``reasoning_content`` both
-become :class:`~hfinfer.types.Reasoning`) or ask the mapped provider for an
-image. The server applies the model's chat template itself.
+cached; optional: a short timeout of its own, one retry, failures remembered)
+so a model nobody serves fails before anything is sent, then either stream
+the chat answer (``<think>`` text and ``reasoning_content`` both become
+:class:`~hfinfer.types.Reasoning`) or ask the mapped provider for an image.
+The server applies the model's chat template itself.
+
+With an ``api_base`` that is not Hugging Face's (llama.cpp, vLLM, ollama, a
+TGI server's Messages API) it is a plain OpenAI-compatible client: no Hub
+request, the model name sent as given (colons included), the key passed
+for that server and no other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import replace
@@ -22,12 +30,15 @@ from ..config import ClientSettings, Timeouts, cache_dir, check_api_base, is_off
 from ..errors import (
     AuthenticationError,
     HFInferenceError,
+    InvalidRequestError,
     ModelNotFoundError,
     ModelNotSupportedError,
     NameResolutionError,
     StreamError,
     ValidationError,
 )
+from ..hosts import is_hf_endpoint, server_base
+from ..http.retry import RetryPolicy
 from ..http.session import Exchange, HttpClient, Response
 from ..hub.cache import (
     DiskCache,
@@ -44,7 +55,7 @@ from ..protocol.repo_ids import check_repo_id
 from ..protocol.routing import Plan, plan_route, provider_choice, split_model
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
-from ..types import Chunk, ImageResponse, decode_data_url
+from ..types import ChoiceChunk, Chunk, ImageResponse, decode_data_url
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages
 from .base import run_in_thread as _run_in_thread
 from .hf_models import (
@@ -66,6 +77,12 @@ _MAPPING_EXPAND = ["inferenceProviderMapping", "pipeline_tag", "config"]
 #: The model list is a convenience: ask quickly, and keep the answer ten minutes.
 ROUTER_MODELS_TTL = 600.0
 LIST_TIMEOUTS = Timeouts(connect=5.0, first_byte=15.0, stream_gap=15.0, total=20.0)
+#: The provider-mapping question is optional: a Hub that fails it is not asked again
+#: for this long (a stalled Hub would otherwise cost every call its timeout).
+MAPPING_FAILURE_TTL = 300.0
+MAPPING_RETRY = RetryPolicy(
+    max_retries=1, backoff_base=0.2, backoff_cap=0.5, max_wait=1.0, max_total=5.0
+)
 
 
 class RouterModels:
@@ -161,6 +178,12 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
     router_models: ClassVar[RouterModels] = RouterModels()
     #: Hub answers (mapping, pipeline tag, config) by "hub|model", kept an hour.
     provider_mappings: ClassVar[TimedCache[dict[str, Any]]] = TimedCache(MAPPING_TTL)
+    #: Failed mapping lookups by "hub|model": when, and the error to raise again (or
+    #: ``None``: the Hub could not answer, the router decides).
+    mapping_failures: ClassVar[dict[str, tuple[float, HFInferenceError | None]]] = {}
+    #: Seconds the whole mapping lookup may take (retry included), whatever the
+    #: call's own timeout: a Hub that stalls must not hold a chat for minutes.
+    mapping_timeout: ClassVar[float] = 8.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Each subclass gets caches of its own: no state shared across providers.
@@ -169,6 +192,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         cls.image_models = list(cls.image_models)
         cls.router_models = RouterModels()
         cls.provider_mappings = TimedCache(MAPPING_TTL)
+        cls.mapping_failures = {}
 
     @classmethod
     def clear_caches(cls) -> None:
@@ -176,6 +200,7 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         list), as a new process would start."""
         cls.router_models.clear()
         cls.provider_mappings.clear()
+        cls.mapping_failures.clear()
         cls.models = []
 
     # -- models ---------------------------------------------------------------
@@ -201,44 +226,79 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         """The Hub's answer about ``model`` with its ``inferenceProviderMapping``
         (cached an hour), or ``None`` when the Hub could not be asked (the router
         then decides). A missing, private or gated-without-token model raises, and
-        so does a Hub host name that does not resolve."""
+        so does a Hub host name that does not resolve.
+
+        The lookup is bounded by :attr:`mapping_timeout` and retried at most once;
+        a failure is remembered for :data:`MAPPING_FAILURE_TTL` seconds (for this
+        token: another may see more) and warned about once per model.
+        """
         settings = http.settings
         for key in scoped_keys(settings.hub_endpoint, settings.token, model):
             cached = cls.provider_mappings.get(key)
             if cached is not None:
                 return cached
+        failure_key = scoped_key(settings.hub_endpoint, settings.token, model, public=False)
+        failed = cls.mapping_failures.get(failure_key)
+        if failed is not None and time.monotonic() - failed[0] < MAPPING_FAILURE_TTL:
+            if failed[1] is not None:
+                raise ModelNotFoundError(str(failed[1]), model=model)
+            return None
         try:
-            info = await Hub(http, ttl=MAPPING_TTL).model_info(model, expand=_MAPPING_EXPAND)
-        except (ModelNotFoundError, AuthenticationError, NameResolutionError):
+            info = await asyncio.wait_for(cls._ask_mapping(http, model), cls.mapping_timeout)
+        except ModelNotFoundError as exc:
+            cls.mapping_failures[failure_key] = (time.monotonic(), exc)
+            raise
+        except (AuthenticationError, NameResolutionError):
             # A Hub name that does not resolve means offline or a wrong HF_ENDPOINT:
             # say so once rather than a warning and then the router's same failure.
             raise
-        except HFInferenceError as exc:
-            logger.warning("could not ask the Hub which providers serve %s (%s)", model, exc)
+        except (HFInferenceError, asyncio.TimeoutError) as exc:
+            reason = str(exc) or f"no answer within {cls.mapping_timeout} s"
+            level = logging.DEBUG if failed is not None else logging.WARNING
+            logger.log(
+                level,
+                "could not ask the Hub which providers serve %s (%s); the router decides, "
+                "and the Hub is not asked again for %d s",
+                model, reason, MAPPING_FAILURE_TTL,
+            )  # fmt: skip
+            cls.mapping_failures[failure_key] = (time.monotonic(), None)
             return None
+        cls.mapping_failures.pop(failure_key, None)
         key = scoped_key(settings.hub_endpoint, settings.token, model, public=is_public_repo(info))
         cls.provider_mappings.put(key, info)
         return info
+
+    @classmethod
+    async def _ask_mapping(cls, http: HttpClient, model: str) -> dict[str, Any]:
+        hub = Hub(http, ttl=MAPPING_TTL)
+        return await hub.model_info(model, expand=_MAPPING_EXPAND, retry=MAPPING_RETRY)
 
     # -- generation -------------------------------------------------------------
 
     @staticmethod
     def _resolve_base(base: str | None) -> str:
-        resolved = router_url(base)
+        """The router (or OpenAI-compatible server) base: ``base`` without ``/v1``
+        (how OpenAI's clients write it), else ``HF_ROUTER_URL``, else the router."""
+        resolved = server_base(router_url(base))
         check_api_base(resolved)
         return resolved
 
-    def _check(self, request: GenerationRequest) -> GenerationRequest:
-        """The ``model:provider`` suffix split off, the prompt as a user message."""
-        name, suffix = split_model(request.model or "")
-        choice = provider_choice(suffix, request.options.pop("provider", None))
+    def _check(self, request: GenerationRequest, call: CallOptions) -> GenerationRequest:
+        """On Hugging Face's router: the ``model:provider`` suffix split off, aliases
+        resolved. On another server: the model name as given. The prompt as a user
+        message either way."""
+        if _is_hf_router(call):
+            name, suffix = split_model(request.model or "")
+            choice = provider_choice(suffix, request.options.pop("provider", None))
+            name = check_repo_id(self.get_model(name))  # before any request
+        else:
+            name, choice = _own_model(request.model, call.api_base, request.options), None
         messages = request.messages
         if request.prompt is not None and not messages:
             messages = [{"role": "user", "content": request.prompt}]
         if request.do_continue:
-            logger.warning("action='continue' is not part of the router's protocol; ignored")
-        request.model = check_repo_id(self.get_model(name))  # before any request
-        request.provider = choice
+            logger.warning("action='continue' is not part of the chat protocol; ignored")
+        request.model, request.provider = name, choice
         request.messages = check_messages(messages)
         return request
 
@@ -256,20 +316,33 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         policy; also the ``model:suffix`` form), OpenAI's ``top_p``, ``stop``,
         ``seed``, ``response_format``, ``tools``, ``tool_choice``, ...;
         ``reasoning_open=True`` says the chat template opens ``<think>`` (default:
-        read from the template). Nothing is retried once a chunk was yielded.
+        read from the template); ``n`` answers are kept apart (the others as
+        :class:`~hfinfer.types.ChoiceChunk`); engine knobs (``top_k``, ``min_p``,
+        ``repetition_penalty``...) are sent, and any keyword not sent is named in
+        a warning. With an ``api_base`` that is not Hugging Face's, the Hub is not
+        asked. Nothing is retried once a chunk was yielded.
         """
-        info = await type(self).get_provider_mapping(http, request.model)
+        hf_router = _is_hf_router(call)
+        info = await type(self).get_provider_mapping(http, request.model) if hf_router else None
         mapping = None if info is None else info.get(_MAPPING_EXPAND[0])
         task = None if info is None else info.get("pipeline_tag")
-        plan = plan_route(request.model, request.provider, mapping, task)
+        plan = (
+            plan_route(request.model, request.provider, mapping, task)
+            if hf_router
+            else Plan("chat", request.model)
+        )
         options = request.options
         if plan.kind == "image":
             if options:
-                logger.debug("ignoring arguments an image call does not use: %s", sorted(options))
+                logger.warning(
+                    "not sent (an image call does not use them): %s", ", ".join(sorted(options))
+                )
             return single(await _generate_image(http, call, plan, request))
         opens = options.pop("reasoning_open", None)
-        splitter = ThinkSplitter(start_inside=model_opens_think(info) if opens is None else opens)
+        inside = model_opens_think(info) if opens is None else bool(opens)
         body = _chat_body(plan.router_model, request, call.extra)
+        many = isinstance(body.get("n"), int) and body["n"] > 1
+        splitter = _ManyAnswers(inside) if many else ThinkSplitter(start_inside=inside)
         url = f"{call.api_base}/v1/chat/completions"
         return _chat(http, url, body, splitter, call.exchange)
 
@@ -279,12 +352,39 @@ def _chat_body(model: str, request: GenerationRequest, extra: Mapping[str, Any])
     apply_aliases(kwargs)
     max_tokens = kwargs.pop("max_tokens", request.max_tokens)
     options = {k: kwargs.pop(k) for k in openai_chat.CHAT_PARAMETERS if k in kwargs}
+    engine = {
+        k: value
+        for k in openai_chat.ENGINE_PARAMETERS
+        if k in kwargs and (value := kwargs.pop(k)) is not None
+    }
     if kwargs:
-        logger.debug("ignoring arguments the router's chat route does not use: %s", sorted(kwargs))
+        logger.warning(
+            "not sent (not parameters of the chat protocol): %s; pass extra_body={...} to "
+            "send them as they are",
+            ", ".join(sorted(kwargs)),
+        )
     return openai_chat.build_chat_request(
         model, request.messages, stream=request.stream, max_tokens=max_tokens,
-        temperature=request.temperature, extra=extra, seed=request.seed, **options,
+        temperature=request.temperature, extra={**engine, **extra}, seed=request.seed, **options,
     )  # fmt: skip
+
+
+def _is_hf_router(call: CallOptions) -> bool:
+    """The call goes to Hugging Face's router (the Hub knows its models), not to an
+    endpoint or a server of the user's own."""
+    base = call.api_base
+    return call.settings.is_hf_url(base) and not is_hf_endpoint(base)
+
+
+def _own_model(model: str | None, base: str, options: dict[str, Any]) -> str:
+    """The model name for a server that is not the router: as given, no aliases."""
+    if options.pop("provider", None) not in (None, "auto"):
+        logger.warning("provider= names a router provider; %s is not the router: ignored", base)
+    if not model or not isinstance(model, str):
+        raise InvalidRequestError(
+            f"Name the model to ask {base} for (its GET /v1/models lists them)."
+        )
+    return model
 
 
 def _not_served(exc: ValidationError, model: str) -> HFInferenceError:
@@ -345,7 +445,8 @@ async def _read_stream(
                 payloads = parser.feed(data) if data else parser.close()
             except StreamError as exc:
                 raise _with_answer(exc, splitter) from None
-            for chunk in splitter.split(state.feed(payloads)) if payloads else ():
+            pieces: list[Any] = state.feed(payloads) if payloads else []
+            for chunk in splitter.split(pieces) if pieces else ():
                 yield chunk
             if state.error is not None:
                 raise _with_answer(state.error, splitter)
@@ -359,6 +460,40 @@ async def _read_stream(
         raise _with_answer(exc, splitter) from None
     for item in tail:
         yield item
+
+
+class _ManyAnswers(ThinkSplitter):
+    """``<think>`` splitting for ``n > 1`` answers: each answer has a splitter of its own
+    (the first answer's is this one), so one answer's tags never cut another's."""
+
+    __slots__ = ("_inside_at_start", "_others")
+
+    def __init__(self, start_inside: bool) -> None:
+        super().__init__(start_inside=start_inside)
+        self._inside_at_start = start_inside
+        self._others: dict[int, ThinkSplitter] = {}
+
+    def _splitter(self, index: int) -> ThinkSplitter:
+        found = self._others.get(index)
+        if found is None:
+            found = self._others[index] = ThinkSplitter(start_inside=self._inside_at_start)
+        return found
+
+    def split(self, pieces: Any) -> list[Any]:
+        out: list[Any] = []
+        for piece in super().split(pieces):
+            if isinstance(piece, ChoiceChunk) and isinstance(piece.chunk, str):
+                index = piece.index
+                out.extend(ChoiceChunk(index, p) for p in self._splitter(index).feed(piece.chunk))
+            else:
+                out.append(piece)
+        return out
+
+    def flush(self) -> list[Any]:
+        out: list[Any] = list(super().flush())
+        for index in sorted(self._others):
+            out.extend(ChoiceChunk(index, p) for p in self._others[index].flush())
+        return out
 
 
 def _with_answer(error: StreamError, splitter: ThinkSplitter) -> StreamError:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from ..config import ClientSettings, Timeouts
 from ..errors import InvalidRequestError
+from ..hosts import origin
 from ..http.retry import RetryPolicy
 from ..http.session import Exchange, HttpClient
 from ..types import Chunk, Messages, content_text
@@ -71,6 +72,9 @@ class PooledProvider:
     on a new, unopened instance, so route code always has a typed ``self``.
     """
 
+    #: More base URLs that are Hugging Face's for this instance (a client's router URL).
+    _hf_bases: tuple[str, ...] = ()
+
     def __init__(
         self,
         *,
@@ -98,6 +102,8 @@ class PooledProvider:
                 proxy=self._proxy,
                 max_retries=self._max_retries,
                 timeout=self._timeout,
+                server=self._resolve_base(self._api_base),
+                trusted=self._hf_bases,
             )
         )
         return self
@@ -123,9 +129,14 @@ class PooledProvider:
         """The route's base URL from the call's (or the instance's) ``api_base``."""
         raise NotImplementedError
 
-    def _check(self, request: GenerationRequest) -> GenerationRequest:
+    def _server_for(self, model: str) -> str | None:
+        """Where a call for ``model`` goes when not to the base URL (a model given as a
+        URL): a key passed for a server that is not Hugging Face's goes there only."""
+        return None
+
+    def _check(self, request: GenerationRequest, call: CallOptions) -> GenerationRequest:
         """The route's rules for the model name and messages (here: aliases, and a
-        non-empty list unless a ``prompt`` is given)."""
+        non-empty list unless a ``prompt`` is given); ``call`` says where it goes."""
         # In place: a request is the call's own (replace() costs a few µs per call).
         request.model = self.get_model(request.model)  # type: ignore[attr-defined]
         request.messages = check_messages(request.messages, allow_empty=request.prompt is not None)
@@ -177,12 +188,13 @@ class PooledProvider:
             timeout=timeout,
             extra_data=extra_data,
             resolve_base=self._resolve_base,
+            server=self._server_for(model) if isinstance(model, str) else None,
         )
         asked = GenerationRequest(
             model, messages, stream, max_tokens, temperature, prompt, action, seed,
             aspect_ratio, width, height, options=kwargs,
         )  # fmt: skip
-        request = self._check(asked)
+        request = self._check(asked, call)
         async with call_client(self, call) as http:
             chunks = await self._generate(http, call, request)
             # aclosing: closing this stream closes the inner ones now, before the pool.
@@ -224,12 +236,17 @@ class CallOptions:
         timeout: float | Timeouts | None,
         extra_data: Mapping[str, Any] | None,
         resolve_base: Callable[[str | None], str],
+        server: str | None = None,
     ) -> CallOptions:
         """Arguments win over the instance's defaults, which win over the
         environment. Pops ``base_url``, ``extra_body``, ``retry``, ``bill_to``
         (the ``X-HF-Bill-To`` organisation of this call) and ``max_retries``
-        from ``kwargs``."""
+        from ``kwargs``. ``server``: where the call goes when it is not the base
+        URL (a model given as a URL); a key given for a server that is not
+        Hugging Face's is sent to that server only."""
         base = api_base or kwargs.pop("base_url", None) or (instance and instance._api_base)
+        resolved = resolve_base(base or None)
+        server = server or resolved
         extra_body = kwargs.pop("extra_body", None)
         retry = kwargs.pop("retry", None)
         exchange = kwargs.pop("_exchange", None)  # AsyncClient's: what its response logs
@@ -247,6 +264,7 @@ class CallOptions:
             and bill_to is None
             and "max_retries" not in kwargs
             and timeout in (DEFAULT_TIMEOUT, instance._timeout)
+            and _same_server(instance._http.settings, server)
         ):
             # Nothing of the call differs from the open instance: its settings, resolved
             # once on `async with`, are this call's (no environment or disk read per call).
@@ -264,10 +282,18 @@ class CallOptions:
                 proxy=proxy or (instance and instance._proxy) or None,
                 timeout=timeout,
                 max_retries=max_retries,
+                server=server,
+                trusted=instance._hf_bases if instance is not None else (),
                 bill_to=bill_to,
             )
         extra = {**(extra_data or {}), **(extra_body or {})}
-        return cls(settings, resolve_base(base or None), extra, retry, exchange)
+        return cls(settings, resolved, extra, retry, exchange)
+
+
+def _same_server(settings: ClientSettings, server: str) -> bool:
+    """Whether ``settings`` hold the credentials meant for ``server``."""
+    own = None if settings.is_hf_url(server) else origin(server)
+    return settings.server_origin == own
 
 
 @asynccontextmanager
@@ -281,6 +307,8 @@ async def call_client(
         and shared is not None
         and not shared.closed
         and call.settings.token == shared.settings.token
+        and call.settings.server_key == shared.settings.server_key
+        and call.settings.server_origin == shared.settings.server_origin
         and call.settings.proxy == shared.settings.proxy
         and call.settings.bill_to == shared.settings.bill_to
         # The pool carries its limits: a call asking for others gets its own client.

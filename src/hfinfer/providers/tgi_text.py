@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-from ..errors import StreamError, ValidationError
+from ..errors import InvalidRequestError, StreamError, ValidationError
 from ..http.session import Exchange, HttpClient
 from ..model_info import model_type as model_type_of
 from ..protocol import tgi
@@ -34,14 +34,24 @@ def text_parameters(
     kwargs: dict[str, Any],
 ) -> dict[str, Any]:
     """The request's ``parameters`` from the call's arguments; TGI knobs are taken
-    out of ``kwargs`` under their protocol names, unknown keywords are logged."""
+    out of ``kwargs`` under their protocol names, the others named in a warning."""
     apply_aliases(kwargs)
     if "max_tokens" in kwargs:  # from the max_new_tokens alias
         max_tokens = kwargs.pop("max_tokens")
+    answers = kwargs.pop("n", None)
+    if answers not in (None, 1):
+        raise InvalidRequestError(
+            f"n={answers}: the text-generation protocol makes one answer per request. "
+            "Use the OpenAI route (route='openai') for several, or send several requests."
+        )
     knobs = {k: kwargs[k] for k in tgi.GENERATION_PARAMETERS if k in kwargs}
     ignored = set(kwargs) - tgi.GENERATION_PARAMETERS - {"tools"} - set(IMAGE_OPTIONS)
     if ignored:
-        logger.debug("ignoring arguments this route does not use: %s", sorted(ignored))
+        logger.warning(
+            "not sent (not parameters of the text-generation protocol): %s; pass "
+            "extra_data={...} to send them in `parameters` as they are",
+            ", ".join(sorted(ignored)),
+        )
     model_type = model_type_of(model_data)
     if model_type == "gpt2" and max_tokens is not None and max_tokens >= 1024:
         max_tokens = 512  # gpt2's whole context is 1024 tokens
