@@ -67,11 +67,15 @@ def test_models_info(router: FakeRouter) -> None:
     result = run("models", "info", "org/chat")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "task:      text-generation" in out and "gated:     yes (manual)" in out
-    assert "template:  chat_template" in out
+    assert "org/chat  (pipeline tag: text-generation)" in out
+    assert "tasks: conversational" in out and "gated: yes (manual)" in out
+    assert "template: chat_template" in out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("  ")}
-    assert rows["together"][1:] == ["live", "conversational", "32768", "$0.2/0.6"]
-    assert rows["nebius"][1:] == ["staging", "conversational", "-", "-"]
+    together, nebius = rows["together"], rows["nebius"]
+    assert together[1:4] == ["conversational", "live", "hfinfer:"]
+    assert together[5:] == ["together/m", "32768", "$0.2/0.6"]
+    assert nebius[1:4] == ["conversational", "staging", "hfinfer:"]
+    assert nebius[5:] == ["nebius/m", "-", "-"]
     data = json.loads(run("models", "info", "org/chat", "--json").stdout)
     assert data["task"] == "text-generation" and data["gated"] == "manual"
     assert {p["provider"]: p["status"] for p in data["providers"]} == {

@@ -92,15 +92,15 @@ def test_to_dict_turns_the_unknown_into_text() -> None:
 async def test_image_through_the_router(router: FakeRouter) -> None:
     router.models["org/img"] = {
         "id": "org/img",
-        "inferenceProviderMapping": mapping(nebius="text-to-image"),
+        "inferenceProviderMapping": mapping(together="text-to-image"),
     }
     encoded = base64.b64encode(PNG_1PX).decode()
-    router.image_routes["nebius"] = lambda request: json_reply({"data": [{"b64_json": encoded}]})
+    router.image_routes["together"] = lambda request: json_reply({"data": [{"b64_json": encoded}]})
     async with AsyncClient() as client:
         image = await client.image("org/img", "a red dot", width=64, height=32, seed=3)
     assert isinstance(image, ImageResponse) and image.data() == (PNG_1PX, "image/png")
-    assert image.options["provider"] == "nebius" and image.options["seed"] == 3
-    sent = router.last("POST", "/nebius/").json()
+    assert image.options["provider"] == "together" and image.options["seed"] == 3
+    sent = router.last("POST", "/together/").json()
     assert (sent["prompt"], sent["width"], sent["height"]) == ("a red dot", 64, 32)
 
 

@@ -363,6 +363,9 @@ async def test_get_models_falls_back_when_the_router_is_down(monkeypatch) -> Non
 
 IMAGE_CASSETTES = {
     "together": "TestInferenceClient.test_text_to_image_default[together,text-to-image].yaml",
+}
+#: Recorded before the Hub stopped routing images to these providers (July 2026).
+RETIRED_CASSETTES = {
     "nebius": "TestInferenceClient.test_text_to_image_default[nebius,text-to-image].yaml",
     "hyperbolic": "TestInferenceClient.test_text_to_image_default[hyperbolic,text-to-image].yaml",
 }
@@ -390,6 +393,16 @@ async def test_recorded_provider_images(router: FakeRouter, provider: str) -> No
         assert sent[key] == expected[key], key
     mapped = json.loads(info.body)["inferenceProviderMapping"][provider]["providerId"]
     assert sent.get("model", sent.get("model_name")) == mapped
+
+
+@pytest.mark.parametrize("provider", sorted(RETIRED_CASSETTES))
+async def test_retired_image_providers_get_a_clear_error(router: FakeRouter, provider: str) -> None:
+    info, generation = load_cassette(RETIRED_CASSETTES[provider])
+    router.script("GET", info.path, info.reply())
+    model = info.path.removeprefix("/api/models/")
+    with pytest.raises(InvalidRequestError, match=f"no longer routes text-to-image to {provider}"):
+        await collect(f"{model}:{provider}", [], prompt=PROMPT)
+    assert router.count("POST", generation.path) == 0  # nothing sent into the void
 
 
 async def test_recorded_hf_inference_image(router: FakeRouter) -> None:
@@ -437,31 +450,31 @@ async def test_image_provider_chosen_from_the_mapping(router: FakeRouter) -> Non
     router.models["org/img"] = {
         "id": "org/img",
         "inferenceProviderMapping": mapping(
-            replicate="text-to-image", nebius="text-to-image", together="text-to-image"
+            nebius="text-to-image", nscale="text-to-image", together="text-to-image"
         ),
     }
     encoded = base64.b64encode(PNG_1PX).decode()
-    router.image_routes["nebius"] = lambda request: json_reply({"data": [{"b64_json": encoded}]})
+    router.image_routes["nscale"] = lambda request: json_reply({"data": [{"b64_json": encoded}]})
     chunks = await collect("org/img", [], prompt="a red dot", aspect_ratio="16:9", seed=7)
-    assert chunks[0].data() == (PNG_1PX, "image/png")  # replicate polls: skipped
-    sent = router.last("POST", "/nebius/").json()
+    assert chunks[0].data() == (PNG_1PX, "image/png")  # nebius is no longer routed: skipped
+    sent = router.last("POST", "/nscale/").json()
     assert sent == {
-        "prompt": "a red dot",
-        "model": "nebius/m",
-        "width": 1024,
-        "height": 576,
-        "seed": 7,
         "response_format": "b64_json",
+        "prompt": "a red dot",
+        "model": "nscale/m",
+        "size": "1024x576",
+        "seed": 7,
     }
 
 
-async def test_polling_provider_asked_by_name_is_refused(router: FakeRouter) -> None:
+async def test_retired_provider_asked_by_name_is_refused(router: FakeRouter) -> None:
     router.models["org/img"] = {
         "id": "org/img",
-        "inferenceProviderMapping": mapping(replicate="text-to-image"),
+        "inferenceProviderMapping": mapping(black_forest_labs="text-to-image"),
     }
-    with pytest.raises(InvalidRequestError, match="poll"):
-        await collect("org/img", [], prompt="x", provider="replicate")
+    with pytest.raises(InvalidRequestError, match="no longer routes"):
+        await collect("org/img", [], prompt="x", provider="black-forest-labs")
+    assert router.count("POST", "/") == 0
 
 
 # -- contract: instances, the blocking twin, secrets, bases -------------------------------

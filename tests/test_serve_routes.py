@@ -49,10 +49,10 @@ def router() -> Iterator[FakeRouter]:
     server.models["org/img"] = {
         "id": "org/img",
         "pipeline_tag": "text-to-image",
-        "inferenceProviderMapping": mapping(nebius="text-to-image"),
+        "inferenceProviderMapping": mapping(together="text-to-image"),
     }
     encoded = base64.b64encode(PNG_1PX).decode()
-    server.image_routes["nebius"] = lambda request: json_reply({"data": [{"b64_json": encoded}]})
+    server.image_routes["together"] = lambda request: json_reply({"data": [{"b64_json": encoded}]})
     server.router_models = [
         {
             "id": "org/chat",
@@ -171,7 +171,7 @@ def test_image_as_base64_by_default(gateway: Gateway, router: FakeRouter) -> Non
     )
     assert result.data is not None and len(result.data) == 1
     assert base64.b64decode(result.data[0].b64_json or "") == PNG_1PX
-    sent = router.last("POST", "/nebius/").json()
+    sent = router.last("POST", "/together/").json()
     assert (sent["prompt"], sent["width"], sent["height"]) == ("a dot", 512, 256)
 
 

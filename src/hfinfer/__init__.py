@@ -46,10 +46,13 @@ from .providers.base import AsyncGeneratorProvider, ProviderModelMixin
 from .types import (
     ChoiceChunk,
     Chunk,
+    EmbeddingResponse,
     FinishReason,
     ImageResponse,
     Message,
     Messages,
+    ModelInfo,
+    ProviderMapping,
     ProviderOffer,
     Reasoning,
     RenderedPrompt,
@@ -60,7 +63,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, ChatChoice, ChatResponse, ChatStream, chat
+    from .client import AsyncClient, ChatChoice, ChatResponse, ChatStream, chat, embed
     from .prompts.chat_template import render_chat_template
     from .prompts.select import get_inputs
     from .providers.hf_inference import HuggingFaceInference
@@ -76,6 +79,7 @@ _LAZY = {
     "HuggingFaceInference": "hfinfer.providers.hf_inference",
     "HuggingFaceRouter": "hfinfer.providers.hf_router",
     "chat": "hfinfer.client",
+    "embed": "hfinfer.client",
     "get_inputs": "hfinfer.prompts.select",
     "render_chat_template": "hfinfer.prompts.chat_template",
 }
@@ -108,6 +112,7 @@ __all__ = [
     "ChatStream",
     "ChoiceChunk",
     "Chunk",
+    "EmbeddingResponse",
     "EndpointGoneError",
     "FinishReason",
     "HFInferenceError",
@@ -119,12 +124,14 @@ __all__ = [
     "Message",
     "Messages",
     "MissingAuthError",
+    "ModelInfo",
     "ModelLoadingError",
     "ModelNotFoundError",
     "ModelNotSupportedError",
     "NameResolutionError",
     "OfflineCacheMiss",
     "PaymentRequiredError",
+    "ProviderMapping",
     "ProviderModelMixin",
     "ProviderOffer",
     "RateLimitError",
@@ -144,6 +151,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "chat",
+    "embed",
     "format_prompt",
     "format_prompt_custom",
     "format_prompt_llama",

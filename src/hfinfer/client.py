@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -52,9 +52,11 @@ from .providers.hf_router import HuggingFaceRouter
 from .types import (
     ChoiceChunk,
     Chunk,
+    EmbeddingResponse,
     FinishReason,
     ImageResponse,
     Messages,
+    ModelInfo,
     Reasoning,
     RelayedResponse,
     RenderedPrompt,
@@ -67,7 +69,15 @@ from .types import (
 if TYPE_CHECKING:
     from .providers.hf_inference import HuggingFaceInference
 
-__all__ = ["AsyncClient", "ChatChoice", "ChatResponse", "ChatStream", "chat", "choose_route"]
+__all__ = [
+    "AsyncClient",
+    "ChatChoice",
+    "ChatResponse",
+    "ChatStream",
+    "chat",
+    "choose_route",
+    "embed",
+]
 
 Route = Literal["auto", "router", "openai", "tgi"]
 
@@ -530,6 +540,89 @@ class AsyncClient:
             model=model,
         )
 
+    async def embed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        provider: str | None = None,
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        **options: Any,
+    ) -> EmbeddingResponse:
+        """One vector per input (a string is one input), in input order.
+
+        Through the router, the provider comes from the Hub's mapping of the
+        model's feature-extraction (``provider=``, ``model:provider`` or a policy,
+        as for chat): hf-inference, together, deepinfra, scaleway. With
+        ``api_base``, the server there: a text-embeddings-inference server
+        (``/embed``), or an OpenAI-compatible one when the base ends in ``/v1``
+        (``/v1/embeddings``); ``protocol="tei"|"openai"|"hf-inference"`` says so
+        outright. ``dimensions`` and ``encoding_format`` (``"float"``,
+        ``"base64"``) where the protocol has them; long lists are split into the
+        batches the server takes (``batch_size=`` to choose); other keywords go
+        into the request body (``normalize``, ``truncate``, ``user``...).
+        """
+        target = self._target
+        if target.kind == "router":
+            return await self._provider.embed(
+                model, inputs, provider=provider, dimensions=dimensions,
+                encoding_format=encoding_format, **options,
+            )  # fmt: skip
+        if provider is not None:
+            raise InvalidRequestError(
+                f"provider= chooses among the router's providers; this client talks to "
+                f"{target.base} (leave provider out)"
+            )
+        from .providers.embeddings import embed_on
+
+        if target.kind == "hf-inference":
+            server: Any = await self._text_route()
+            options.setdefault("protocol", "hf-inference")
+        else:  # a server of one's own (or an Inference Endpoint): the protocol it speaks
+            server = await self._chat_provider()
+            options.setdefault("protocol", "openai" if self.route == "openai" else "tei")
+        return await embed_on(
+            server, model, inputs, dimensions=dimensions, encoding_format=encoding_format,
+            **options,
+        )  # fmt: skip
+
+    async def similarity(
+        self,
+        model: str,
+        sentence: str,
+        others: Sequence[str],
+        *,
+        provider: str | None = None,
+        **options: Any,
+    ) -> list[float]:
+        """How close each of ``others`` is to ``sentence``: one score per sentence, in
+        order. Through the router, hf-inference's sentence-similarity pipeline when
+        the model's mapping has it; otherwise (another provider, or a server of
+        your own) the cosine similarity of the model's embeddings."""
+        if self._target.kind == "router":
+            return await self._provider.similarity(
+                model, sentence, others, provider=provider, **options
+            )
+        from .protocol.provider_tasks import check_inputs, cosine
+
+        texts = check_inputs(others)
+        if not isinstance(sentence, str) or not sentence:
+            raise InvalidRequestError("similarity() needs a sentence to compare the others with")
+        result = await self.embed(model, [sentence, *texts], provider=provider, **options)
+        first, *rest = result.vectors
+        return [cosine(first, vector) for vector in rest]
+
+    async def model_info(self, model: str) -> ModelInfo:
+        """What the Hub says of ``model`` for inference: its pipeline tag, the tasks
+        and providers of its mapping (status, provider id), and which of those
+        hfinfer speaks. Raises :class:`~hfinfer.errors.ModelNotFoundError` for a
+        model the Hub does not have."""
+        if self.route == "router":
+            return await self._provider.model_info(model)
+        async with HuggingFaceRouter(**self._options) as router:
+            return await router.model_info(model)
+
     async def models(self, *, refresh: bool = False) -> list[RouterModel]:
         """The router's catalogue (``GET {router}/v1/models``): each model served now,
         with its providers, prices and context lengths. Cached ten minutes (memory
@@ -542,21 +635,6 @@ class AsyncClient:
             strict=True,
         )
         return [RouterModel.from_entry(e) for e in entries if isinstance(e.get("id"), str)]
-
-    async def model_info(self, model: str) -> dict[str, Any]:
-        """The Hub's answer about ``model`` (``GET /api/models/{id}``) with who serves
-        it: ``pipeline_tag`` (its task), ``gated``, ``inferenceProviderMapping``
-        (provider -> status, task, providerId). Cached on disk. Raises
-        :class:`~hfinfer.errors.ModelNotFoundError` for no such model and
-        :class:`~hfinfer.errors.AuthenticationError` for one hidden from this token."""
-        from .config import ClientSettings
-        from .hub.metadata import Hub
-
-        settings = ClientSettings.resolve(
-            api_key=self._options["api_key"], proxy=self._options["proxy"]
-        )
-        async with HttpClient(settings) as http:
-            return await Hub(http).model_info(model, expand=_MODEL_INFO_FIELDS)
 
     async def hub_models(
         self, task: str, *, search: str | None = None, limit: int = 50
@@ -667,9 +745,6 @@ class AsyncClient:
         return await relay_responses(self._provider, body, api_key=api_key, bill_to=bill_to)
 
 
-#: What ``model_info`` asks the Hub for (``expand[]=``).
-_MODEL_INFO_FIELDS = ["pipeline_tag", "gated", "inferenceProviderMapping", "config", "tags"]
-
 def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFaceInference:
     from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used
 
@@ -704,3 +779,19 @@ async def chat(
     names = ("api_key", "api_base", "router_url", "proxy", "max_retries", "route")
     client = AsyncClient(**{name: kwargs.pop(name) for name in names if name in kwargs})
     return await client.chat(model, messages, stream=stream, **kwargs)  # type: ignore[call-overload]
+
+
+async def embed(model: str, inputs: str | Sequence[str], **kwargs: Any) -> EmbeddingResponse:
+    """One embeddings call through an :class:`AsyncClient` made for it.
+
+    Client options (``api_key``, ``api_base``, ``router_url``, ``proxy``,
+    ``max_retries``, ``route``) are taken from ``kwargs``; the rest go to
+    :meth:`AsyncClient.embed`.
+
+    >>> result = await hfinfer.embed("BAAI/bge-small-en-v1.5", ["a cat", "a dog"])
+    >>> len(result.vectors), result.dimensions
+    """
+    names = ("api_key", "api_base", "router_url", "proxy", "max_retries", "route")
+    client = AsyncClient(**{name: kwargs.pop(name) for name in names if name in kwargs})
+    async with client:
+        return await client.embed(model, inputs, **kwargs)

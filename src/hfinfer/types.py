@@ -18,10 +18,13 @@ from typing import Any, Literal, TypedDict
 __all__ = [
     "ChoiceChunk",
     "Chunk",
+    "EmbeddingResponse",
     "FinishReason",
     "ImageResponse",
     "Message",
     "Messages",
+    "ModelInfo",
+    "ProviderMapping",
     "ProviderOffer",
     "Reasoning",
     "RelayedResponse",
@@ -305,6 +308,42 @@ def _price(value: Any) -> float | None:
     return float(value)
 
 
+@dataclass(frozen=True, slots=True)
+class EmbeddingResponse:
+    """Embeddings: ``vectors`` holds one vector per input, in input order; ``model``
+    and ``provider`` say who made them; ``usage`` is the tokens read, when reported
+    (``prompt_tokens``; summed over the batches a long list was split into)."""
+
+    vectors: list[list[float]]
+    model: str = ""
+    provider: str | None = None
+    usage: Usage | None = None
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def __iter__(self) -> Iterator[list[float]]:
+        return iter(self.vectors)
+
+    @property
+    def dimensions(self) -> int | None:
+        """The length of the vectors (``None`` when there are none)."""
+        return len(self.vectors[0]) if self.vectors else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the vectors, model, provider and usage."""
+        usage = self.usage
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "dimensions": self.dimensions,
+            "usage": None
+            if usage is None
+            else {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.total_tokens},
+            "vectors": self.vectors,
+        }
+
+
 @dataclass
 class RelayedResponse:
     """An answer relayed as bytes (the router's Responses API): ``body`` (the whole
@@ -322,3 +361,33 @@ class RelayedResponse:
         """Close the stream and its connection (safe to call twice)."""
         if self.chunks is not None:
             await self.chunks.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderMapping:
+    """One provider the Hub routes a model to: for which ``task``, in which
+    ``status`` (``"live"``, ``"staging"``...), under which ``provider_id``; and
+    whether hfinfer ``speaks`` that provider's task."""
+
+    provider: str
+    task: str | None = None
+    status: str | None = None
+    provider_id: str | None = None
+    speaks: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the Hub says of a model for inference: its ``pipeline_tag``, the
+    ``tasks`` its providers serve and the ``providers`` themselves (in the Hub's
+    order); ``raw`` is the Hub's answer."""
+
+    id: str
+    pipeline_tag: str | None = None
+    providers: tuple[ProviderMapping, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks the model's providers serve, each once, in order."""
+        return tuple(dict.fromkeys(p.task for p in self.providers if p.task))

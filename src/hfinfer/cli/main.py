@@ -11,6 +11,7 @@ import click
 
 from .._version import __version__
 from .chat import chat
+from .embed import embed
 from .group import HFInferGroup
 from .image import image
 from .logs import logs
@@ -49,6 +50,7 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(chat)
+cli.add_command(embed)
 cli.add_command(image)
 cli.add_command(prompt)
 cli.add_command(models)

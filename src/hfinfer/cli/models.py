@@ -200,7 +200,9 @@ def _list_task(client: Any, task: str, search: str | None, as_json: bool) -> Non
 @click.pass_context
 def info(ctx: click.Context, model: str, as_json: bool) -> None:
     """What the Hub and the router say of MODEL: its task, whether it is gated, who
-    serves it (status, price, context length), and where its prompt format comes from.
+    serves it (task, status, whether hfinfer speaks that provider's task, provider id,
+    context length, price in USD per million input/output tokens), and where its
+    prompt format comes from.
 
     \b
     Example:
@@ -226,54 +228,67 @@ async def _model_details(client: Any, model: str) -> dict[str, Any]:
         except HFInferenceError:
             template = None
     offers = {o.provider: o for m in catalogue if m.id == model for o in m.providers}
-    mapping = hub.get("inferenceProviderMapping") or {}
-    if isinstance(mapping, list):  # the Hub sends a list when asked with expand[]
-        mapping = {item.get("provider"): item for item in mapping if isinstance(item, dict)}
     providers = []
-    for name in sorted(set(mapping) | set(offers)):
-        found = mapping.get(name)
-        entry: dict[str, Any] = found if isinstance(found, dict) else {}
-        offer = offers.get(name)
+    for mapped in hub.providers:
+        offer = offers.pop(mapped.provider, None)
+        priced = offer_dict(offer) if offer is not None else {}
         providers.append(
             {
-                "provider": name,
-                "status": (offer.status if offer else None) or entry.get("status"),
-                "task": entry.get("task"),
-                "provider_id": entry.get("providerId"),
-                **({k: v for k, v in offer_dict(offer).items() if k not in ("provider", "status")}
-                   if offer else {}),
+                "provider": mapped.provider,
+                "task": mapped.task,
+                "status": (offer.status if offer else None) or mapped.status,
+                "provider_id": mapped.provider_id,
+                "hfinfer": mapped.speaks,
+                **{k: v for k, v in priced.items() if k not in ("provider", "status")},
             }
-        )  # fmt: skip
+        )
+    for offer in offers.values():  # in the catalogue, not (yet) in the Hub's mapping
+        providers.append({**offer_dict(offer), "task": None, "provider_id": None, "hfinfer": None})
+    raw = hub.raw if isinstance(hub.raw, dict) else {}
     return {
-        "id": hub.get("id") or model,
-        "task": hub.get("pipeline_tag"),
-        "gated": hub.get("gated", False),
+        "id": hub.id or model,
+        "pipeline_tag": hub.pipeline_tag,
+        "task": hub.pipeline_tag,
+        "tasks": list(hub.tasks),
+        "gated": raw.get("gated") if "gated" in raw else None,
         "template_source": template,
         "providers": providers,
     }
 
 
 def format_details(details: dict[str, Any]) -> str:
-    """``hfinfer models info``'s text: a few lines and a table of providers."""
+    """``hfinfer models info``'s text: the model, then one line per provider."""
     gated = details["gated"]
+    gated_text = "unknown" if gated is None else "no" if not gated else f"yes ({gated})"
     lines = [
-        details["id"],
-        f"  task:      {details['task'] or 'unknown'}",
-        f"  gated:     {'no' if not gated else ('yes (' + str(gated) + ')')}",
-        f"  template:  {details['template_source'] or 'unknown'}",
+        f"{details['id']}  (pipeline tag: {details['pipeline_tag'] or 'none'})",
+        f"tasks: {', '.join(details['tasks']) or 'none'}",
+        f"gated: {gated_text}",
+        f"template: {details['template_source'] or 'unknown'}",
     ]
     providers = details["providers"]
     if not providers:
-        lines.append("  providers: none serve it now")
+        lines.append("no Inference Provider serves it; run it on a server of your own")
         return "\n".join(lines)
-    rows = [["  PROVIDER", "STATUS", "TASK", "CONTEXT", "PRICE $/M in/out"]]
+    rows = []
     for p in providers:
+        spoken = {True: "yes", False: "no", None: "?"}[p.get("hfinfer")]
         price = "-"
         if p.get("input_price") is not None or p.get("output_price") is not None:
             price = f"${_number(p.get('input_price'))}/{_number(p.get('output_price'))}"
         context = str(p["context_length"]) if p.get("context_length") else "-"
-        rows.append(["  " + p["provider"], p["status"] or "-", p["task"] or "-", context, price])
-    return "\n".join([*lines, "", _table(rows)])
+        rows.append(
+            [
+                "  " + p["provider"],
+                p.get("task") or "?",
+                p.get("status") or "?",
+                f"hfinfer: {spoken}",
+                p.get("provider_id") or "-",
+                context,
+                price,
+            ]
+        )
+    return "\n".join([*lines, _table(rows)])
 
 
 @models.command("default")

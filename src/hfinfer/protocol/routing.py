@@ -22,14 +22,16 @@ from urllib.parse import urlsplit
 
 from ..errors import InvalidRequestError, ModelNotSupportedError
 from ..hosts import is_hf_endpoint, is_hf_host, server_base
-from .provider_tasks import speaks
+from .provider_tasks import RETIRED, speaks
 
 __all__ = [
+    "EMBEDDING_TASKS",
     "POLICIES",
     "ROUTE_NAMES",
     "Plan",
     "Route",
     "decide_route",
+    "plan_embeddings",
     "plan_route",
     "provider_choice",
     "split_model",
@@ -138,6 +140,18 @@ def _plan_for_task(
         if task in _IMAGE_TASKS and usable:
             return Plan("image", model, name, str(entry.get("providerId") or model))
     tasks = sorted({str(e.get("task")) for e in candidates.values()})
+    gone = sorted(
+        name
+        for name, entry in candidates.items()
+        if entry.get("task") in _IMAGE_TASKS and name in RETIRED["text-to-image"]
+    )
+    if gone:
+        raise ModelNotSupportedError(
+            f"{model} is mapped to {', '.join(gone)} for text-to-image, where the Hub no longer "
+            "routes images; no provider hfinfer speaks serves it. Choose another model.",
+            model=model,
+            pipeline_tag="text-to-image",
+        )
     raise ModelNotSupportedError(
         f"{model} is served by {_describe(candidates)}: not for chat (conversational) nor for "
         "an image route hfinfer speaks. A text-generation-only model needs a text-generation "
@@ -161,6 +175,51 @@ def provider_choice(suffix: str | None, provider: Any) -> str | None:
             "give one of them."
         )
     return suffix or provider
+
+
+#: The mapping's task names a model is embedded under (sentence-transformers
+#: models are often listed for sentence-similarity; both serve vectors).
+EMBEDDING_TASKS = frozenset({"feature-extraction", "sentence-similarity"})
+
+
+def plan_embeddings(model: str, choice: str | None, mapping: Any) -> Plan:
+    """Which provider embeds ``model``: the one asked for, else the first live one in
+    the Hub's mapping (its order is the account's preference order) that hfinfer
+    speaks; a policy (``:fastest``...) takes that same first one, since the router
+    ranks providers for chat only. Unknown mapping (``None``): hf-inference, or
+    the provider asked for, with the model's own id.
+
+    Raises :class:`ModelNotSupportedError` naming the providers that serve the
+    model when none embeds it.
+    """
+    if choice in POLICIES:
+        choice = None
+    if mapping is None:
+        return Plan("embeddings", model, choice or "hf-inference", model)
+    entries = {
+        name: entry
+        for name, entry in _entries(mapping).items()
+        if entry.get("task") in EMBEDDING_TASKS
+    }
+    if choice:
+        entry = entries.get(choice)
+        if entry is None:
+            raise ModelNotSupportedError(
+                f"Provider {choice!r} does not embed {model}. Providers that do: "
+                f"{_describe(entries)} (all: {_describe(_entries(mapping))}).",
+                model=model,
+            )
+        return Plan("embeddings", model, choice, str(entry.get("providerId") or model))
+    for name, entry in entries.items():
+        if entry.get("status") in (None, "live") and speaks(name, "feature-extraction"):
+            return Plan("embeddings", model, name, str(entry.get("providerId") or model))
+    raise ModelNotSupportedError(
+        f"No provider hfinfer speaks embeds {model} now (providers listed: "
+        f"{_describe(_entries(mapping))}). Run it on a text-embeddings-inference server "
+        "of your own: AsyncClient(api_base=..., route='tgi').",
+        model=model,
+        pipeline_tag="feature-extraction",
+    )
 
 
 # -- which server, which protocol ---------------------------------------------------

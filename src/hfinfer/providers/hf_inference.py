@@ -12,14 +12,11 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..config import ClientSettings, Timeouts, inference_base, template_render_limits
-from ..errors import (
-    HFInferenceError,
-    ModelNotSupportedError,
-)
+from ..errors import HFInferenceError, ModelNotSupportedError
 from ..hosts import server_base
 from ..http.session import HttpClient, borrow_client
 from ..hub.cache import MemoryCache, is_public_repo, scoped_key, scoped_keys
@@ -30,10 +27,11 @@ from ..prompts.render_limits import RenderLimits
 from ..prompts.select import Prompt, TemplateInfo, build_prompt, prompt_may_be_slow
 from ..protocol import images
 from ..protocol.repo_ids import check_repo_id, is_repo_id, repo_path
-from ..types import Chunk, ImageResponse, Messages, RenderedPrompt
-from .base import AsyncGeneratorProvider, ProviderModelMixin
+from ..types import Chunk, EmbeddingResponse, ImageResponse, Messages, RenderedPrompt
+from .base import AsyncGeneratorProvider, ProviderModelMixin, instancemethod
 from .base import run_in_thread as _run_in_thread
 from .discovery import known_servers
+from .embeddings import EmbeddingProtocol, embed_on
 from .hf_models import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MODEL,
@@ -255,6 +253,31 @@ class HuggingFaceInference(PooledProvider, AsyncGeneratorProvider, ProviderModel
         return generate_text(
             http, url, model, text, params, request.stream, request.do_continue,
             call.exchange,
+        )  # fmt: skip
+
+    @instancemethod
+    async def embed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        protocol: EmbeddingProtocol = "hf-inference",
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> EmbeddingResponse:
+        """One vector per input from ``api_base``, spoken as ``protocol``:
+        ``"hf-inference"`` (``{base}/models/{model}/pipeline/feature-extraction``, the
+        default base), ``"tei"`` (a text-embeddings-inference server: ``{base}/embed``)
+        or ``"openai"`` (``{base}/v1/embeddings``; a base ending in ``/v1`` is kept).
+        A model given as a URL is a TEI endpoint. Long lists are split into
+        batches (``batch_size``); other keywords go into the request body."""
+        if protocol == "hf-inference" and isinstance(model, str) and is_repo_id(model):
+            model = type(self).get_model(model)
+        return await embed_on(
+            self, model, inputs, protocol=protocol, dimensions=dimensions,
+            encoding_format=encoding_format, batch_size=batch_size, **kwargs,
         )  # fmt: skip
 
     def _check(self, request: GenerationRequest, call: CallOptions) -> GenerationRequest:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -34,7 +34,9 @@ from ..errors import (
     ModelNotFoundError,
     ModelNotSupportedError,
     NameResolutionError,
+    ResponseError,
     StreamError,
+    TimeoutError,
     ValidationError,
 )
 from ..hosts import is_hf_endpoint, server_base
@@ -51,13 +53,30 @@ from ..hub.cache import (
 from ..hub.metadata import LIST_RETRY, Hub
 from ..protocol import images, openai_chat, provider_tasks
 from ..protocol.parameters import apply_aliases
+from ..protocol.provider_tasks import check_inputs, feature_extraction, speaks
 from ..protocol.repo_ids import check_repo_id
-from ..protocol.routing import Plan, plan_route, provider_choice, split_model
+from ..protocol.routing import (
+    POLICIES,
+    Plan,
+    plan_embeddings,
+    plan_route,
+    provider_choice,
+    split_model,
+)
 from ..protocol.sse import SSEParser
 from ..reasoning import ThinkSplitter, model_opens_think
-from ..types import ChoiceChunk, Chunk, ImageResponse, decode_data_url
-from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages
+from ..types import (
+    ChoiceChunk,
+    Chunk,
+    EmbeddingResponse,
+    ImageResponse,
+    ModelInfo,
+    ProviderMapping,
+    decode_data_url,
+)
+from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, instancemethod
 from .base import run_in_thread as _run_in_thread
+from .embeddings import embed_batches
 from .hf_models import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MODEL,
@@ -65,7 +84,14 @@ from .hf_models import (
     FALLBACK_TEXT_MODELS,
     MODEL_ALIASES,
 )
-from .pooled import CallOptions, GenerationRequest, PooledProvider, last_user_text, single
+from .pooled import (
+    CallOptions,
+    GenerationRequest,
+    PooledProvider,
+    call_client,
+    last_user_text,
+    single,
+)
 
 __all__ = ["HuggingFaceRouter", "RouterModels"]
 
@@ -268,6 +294,76 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         cls.provider_mappings.put(key, info)
         return info
 
+    @instancemethod
+    async def similarity(
+        self,
+        model: str,
+        sentence: str,
+        others: Sequence[str],
+        *,
+        provider: str | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        """How close each of ``others`` is to ``sentence`` (one score each, in order):
+        through hf-inference's sentence-similarity pipeline when the model's mapping
+        has it, else the cosine of the embeddings the mapped provider makes."""
+        name, suffix = split_model(model or "")
+        choice = provider_choice(suffix, provider)
+        if not name.strip():
+            raise InvalidRequestError("similarity() needs a model id")
+        texts = check_inputs(others)
+        call = self._options(kwargs)
+        async with call_client(self, call) as http:
+            info = await type(self).get_provider_mapping(http, name)
+            mapping = None if info is None else info.get(_MAPPING_EXPAND[0])
+            pipeline = _similarity_entry(mapping, choice)
+            if pipeline is not None:
+                builder = provider_tasks.SentenceSimilarity()
+                request = builder.request(pipeline, sentence, texts)
+                async with http.open(
+                    "POST", f"{call.api_base}/hf-inference{request.path}",
+                    json={**request.payload, **call.extra}, model=name, expect="json",
+                ) as response:  # fmt: skip
+                    return builder.answer(await http.read_json(response), len(texts))
+            plan = plan_embeddings(name, choice, mapping)
+            assert plan.provider is not None and plan.provider_id is not None
+            vectors = await embed_batches(
+                http, f"{call.api_base}/{plan.provider}", feature_extraction(plan.provider),
+                plan.provider_id, [sentence, *texts], model=name, provider=plan.provider,
+                extra=call.extra,
+            )  # fmt: skip
+        first, *rest = vectors.vectors
+        return [provider_tasks.cosine(first, vector) for vector in rest]
+
+    @instancemethod
+    async def model_info(self, model: str, **kwargs: Any) -> ModelInfo:
+        """What the Hub says of ``model`` for inference: pipeline tag, and each
+        provider of its mapping with task, status, id, and whether hfinfer speaks it."""
+        name = split_model(model or "")[0].strip()
+        if not name:
+            raise InvalidRequestError("model_info() needs a model id, e.g. 'org/name'")
+        call = self._options(kwargs)
+        async with call_client(self, call) as http:
+            info = await Hub(http, ttl=MAPPING_TTL).model_info(name, expand=_MAPPING_EXPAND)
+        mapping = info.get(_MAPPING_EXPAND[0])
+        entries = mapping.items() if isinstance(mapping, dict) else (
+            (e.get("provider"), e) for e in mapping if isinstance(e, dict)
+        ) if isinstance(mapping, list) else ()  # fmt: skip
+        providers = tuple(
+            ProviderMapping(
+                str(provider),
+                _text(entry.get("task")),
+                _text(entry.get("status")),
+                _text(entry.get("providerId")),
+                speaks(str(provider), str(entry.get("task"))),
+            )
+            for provider, entry in entries
+            if isinstance(entry, dict)
+        )
+        return ModelInfo(
+            str(info.get("id") or name), _text(info.get("pipeline_tag")), providers, info
+        )
+
     @classmethod
     async def _ask_mapping(cls, http: HttpClient, model: str) -> dict[str, Any]:
         hub = Hub(http, ttl=MAPPING_TTL)
@@ -302,6 +398,41 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         request.messages = check_messages(messages)
         return request
 
+    @instancemethod
+    async def embed(
+        self,
+        model: str,
+        inputs: str | Sequence[str],
+        *,
+        provider: str | None = None,
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> EmbeddingResponse:
+        """One vector per input, from the provider the Hub's mapping names for the
+        model's feature-extraction (``provider=``, ``model:provider`` or a policy, as
+        for chat). Long lists are split into the batches the provider takes
+        (``batch_size`` to choose). Other keywords (``normalize``, ``truncate``,
+        ``user``...) go into the provider's request body."""
+        if not isinstance(model, str) or not split_model(model)[0].strip():
+            raise InvalidRequestError("embed() needs a model id, e.g. 'BAAI/bge-small-en-v1.5'")
+        call = self._options(kwargs)
+        name, suffix = split_model(model)
+        choice = provider_choice(suffix, provider)
+        name = self.get_model(name)
+        async with call_client(self, call) as http:
+            info = await type(self).get_provider_mapping(http, name)
+            mapping = None if info is None else info.get(_MAPPING_EXPAND[0])
+            plan = plan_embeddings(name, choice, mapping)
+            assert plan.provider is not None and plan.provider_id is not None
+            return await embed_batches(
+                http, f"{call.api_base}/{plan.provider}", feature_extraction(plan.provider),
+                plan.provider_id, inputs, model=name, provider=plan.provider,
+                dimensions=dimensions, encoding_format=encoding_format, batch_size=batch_size,
+                extra={**call.extra, **kwargs}, exchange=call.exchange,
+            )  # fmt: skip
+
     async def _generate(
         self, http: HttpClient, call: CallOptions, request: GenerationRequest
     ) -> AsyncGenerator[Chunk, None]:
@@ -333,10 +464,6 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         )
         options = request.options
         if plan.kind == "image":
-            if options:
-                logger.warning(
-                    "not sent (an image call does not use them): %s", ", ".join(sorted(options))
-                )
             return single(await _generate_image(http, call, plan, request))
         opens = options.pop("reasoning_open", None)
         inside = model_opens_think(info) if opens is None else bool(opens)
@@ -345,6 +472,23 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         splitter = _ManyAnswers(inside) if many else ThinkSplitter(start_inside=inside)
         url = f"{call.api_base}/v1/chat/completions"
         return _chat(http, url, body, splitter, call.exchange)
+
+
+def _similarity_entry(mapping: Any, choice: str | None) -> str | None:
+    """hf-inference's id for the model's sentence-similarity pipeline, when its mapping
+    has one live (and no other provider was asked for)."""
+    if choice not in (None, "hf-inference", *POLICIES) or not isinstance(mapping, dict):
+        return None
+    entry = mapping.get("hf-inference")
+    if not isinstance(entry, dict) or entry.get("task") != "sentence-similarity":
+        return None
+    if entry.get("status") not in (None, "live"):
+        return None
+    return str(entry.get("providerId") or "") or None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _chat_body(model: str, request: GenerationRequest, extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -502,38 +646,88 @@ def _with_answer(error: StreamError, splitter: ThinkSplitter) -> StreamError:
     return error
 
 
+#: Image settings taken from the call's keywords (``steps`` is ``num_inference_steps``).
+_IMAGE_KNOBS = {"negative_prompt": "negative_prompt", "num_inference_steps": "steps",
+                "steps": "steps", "guidance_scale": "guidance_scale"}  # fmt: skip
+#: Seconds between two looks at a queued job (``poll_interval=`` to change).
+POLL_INTERVAL = 1.0
+
+
 async def _generate_image(
     http: HttpClient, call: CallOptions, plan: Plan, asked: GenerationRequest
 ) -> ImageResponse:
     assert plan.provider is not None and plan.provider_id is not None
     prompt = asked.prompt if asked.prompt is not None else last_user_text(asked.messages)
+    options = asked.options
+    knobs = {_IMAGE_KNOBS[k]: options.pop(k) for k in list(options) if k in _IMAGE_KNOBS}
+    interval = float(options.pop("poll_interval", POLL_INTERVAL))
+    queue = bool(options.pop("queue", False))
+    if options:
+        logger.warning("not sent (an image call does not use them): %s", ", ".join(sorted(options)))
     builder = provider_tasks.text_to_image(plan.provider)
+    if queue and isinstance(builder, provider_tasks.FalImages):
+        builder = provider_tasks.FalImages(queue=True)
     request = builder.request(
         plan.provider_id, prompt, seed=asked.seed, width=asked.width,
-        height=asked.height, aspect_ratio=asked.aspect_ratio, extra=call.extra,
+        height=asked.height, aspect_ratio=asked.aspect_ratio, extra=call.extra, **knobs,
     )  # fmt: skip
-    url = f"{call.api_base}{request.path}"
-    headers = {"accept": "image/png"} if request.raw_image else None
+    headers = dict(request.headers)
+    if request.raw_image:
+        headers["accept"] = "image/png"
     found: list[tuple[bytes, str]] = []
-    sources: list[provider_tasks.ImageSource] = []
+    answer: list[provider_tasks.ImageSource] | provider_tasks.Job = []
     async with http.open(
         "POST",
-        url,
+        f"{call.api_base}{request.path}",
         json=request.payload,
         model=plan.router_model,
-        headers=headers,
+        headers=headers or None,
         exchange=call.exchange,
         expect="image" if request.raw_image else "json",
     ) as response:
         if request.raw_image:
             found.append(await _image_body(http, response))
         else:
-            sources = builder.sources(await http.read_json(response))
+            answer = builder.answer(await http.read_json(response))
+    if isinstance(answer, provider_tasks.Job):
+        answer = await _wait_for_job(http, call, builder, answer, interval)
     # Downloads start once the answer is closed, so its connection is free for them.
-    found += [await _fetch_source(http, source, call.api_base) for source in sources]
-    options = {"seed": request.seed, "model": plan.router_model, "provider": plan.provider}
+    found += [await _fetch_source(http, source, call.api_base) for source in answer]
+    reported = {"seed": request.seed, "model": plan.router_model, "provider": plan.provider}
     urls = [images.image_response(body, kind, prompt).url for body, kind in found]
-    return ImageResponse(urls, prompt, options)
+    return ImageResponse(urls, prompt, reported)
+
+
+async def _wait_for_job(
+    http: HttpClient,
+    call: CallOptions,
+    builder: provider_tasks.TextToImage,
+    job: provider_tasks.Job,
+    interval: float,
+) -> list[provider_tasks.ImageSource]:
+    """Poll a queued image job until it is done (within the total timeout), then
+    read its images."""
+    limit = http.settings.timeouts.total
+    loop = asyncio.get_running_loop()
+    deadline = None if limit is None else loop.time() + limit
+    while True:
+        body = await http.get_json(f"{call.api_base}{job.status_path}", retry=LIST_RETRY)
+        if builder.job_state(body) == "done":
+            break
+        if deadline is not None and loop.time() + interval > deadline:
+            raise TimeoutError(
+                f"{builder.provider} did not finish the image within {limit} s (total timeout); "
+                "raise timeout= for slow models.",
+                phase="total",
+                seconds=limit,
+            )
+        await asyncio.sleep(interval)
+    if job.result_path is not None:
+        body = await http.get_json(f"{call.api_base}{job.result_path}", retry=LIST_RETRY)
+    answer = builder.answer(body)
+    if isinstance(answer, provider_tasks.Job):
+        raise ResponseError(f"{builder.provider} called its job done but sent no image")
+    return answer
 
 
 async def _image_body(http: HttpClient, response: Response) -> tuple[bytes, str]:

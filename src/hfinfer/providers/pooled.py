@@ -149,6 +149,23 @@ class PooledProvider:
         closed by the caller): the one method a route writes."""
         raise NotImplementedError
 
+    def _options(self, kwargs: dict[str, Any], server: str | None = None) -> CallOptions:
+        """A call's options for a method other than the seed's (embeddings...):
+        ``api_base``, ``api_key``, ``proxy``, ``timeout`` and ``extra_data`` are
+        taken from ``kwargs`` as :meth:`create_async_generator` takes them;
+        ``server``: where the call goes when it is not the base URL."""
+        return CallOptions.collect(
+            self,
+            kwargs,
+            api_base=kwargs.pop("api_base", None),
+            api_key=kwargs.pop("api_key", None),
+            proxy=kwargs.pop("proxy", None),
+            timeout=kwargs.pop("timeout", DEFAULT_TIMEOUT),
+            extra_data=kwargs.pop("extra_data", None),
+            resolve_base=self._resolve_base,
+            server=server,
+        )
+
     @instancemethod
     async def create_async_generator(
         self,

@@ -2,7 +2,8 @@
 
 A builder is a small class: its ``provider`` and ``task``, the ``path`` below
 the router base, and the ``payload``; the answer's images are read by
-:func:`image_sources` unless the provider says otherwise. No I/O.
+:meth:`TextToImage.answer`, which returns either the images or a :class:`Job`
+to poll (a provider that queues the work). No I/O.
 """
 
 from __future__ import annotations
@@ -10,19 +11,24 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from ...errors import ResponseError
+from ...errors import InvalidRequestError, ResponseError
 from .. import images
 
 __all__ = [
+    "ImageKnobs",
     "ImageRequest",
     "ImageSource",
+    "Job",
+    "JobState",
     "TextToImage",
+    "check_knobs",
     "decode_base64_image",
     "image_sources",
+    "router_path",
     "sniff_media_type",
 ]
 
@@ -30,12 +36,49 @@ __all__ = [
 @dataclass(frozen=True)
 class ImageRequest:
     """What to send: ``path`` below the router base, the JSON ``payload``, the
-    seed used, and whether the answer is the image itself (``raw_image``)."""
+    seed used, whether the answer is the image itself (``raw_image``), and any
+    ``headers`` the provider asks for."""
 
     path: str
     payload: dict[str, Any]
     seed: int
     raw_image: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageKnobs:
+    """The caller's image settings, checked: ``seed`` always set (drawn when not
+    given), a size only when asked for (or implied by an aspect ratio)."""
+
+    seed: int
+    width: int | None = None
+    height: int | None = None
+    negative_prompt: str | None = None
+    steps: int | None = None
+    guidance_scale: float | None = None
+
+    @property
+    def size(self) -> dict[str, int | None]:
+        return {"width": self.width, "height": self.height}
+
+    @property
+    def size_text(self) -> str | None:
+        """``"WxH"`` (OpenAI-style ``size``), when both sides are set."""
+        return f"{self.width}x{self.height}" if self.width and self.height else None
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work a provider queued: GET ``status_path`` (below the router base) until
+    :meth:`TextToImage.job_state` says done, then GET ``result_path`` when there
+    is one (else the last status answer holds the result)."""
+
+    status_path: str
+    result_path: str | None = None
+
+
+JobState = Literal["pending", "done"]
 
 
 @dataclass(frozen=True)
@@ -51,24 +94,29 @@ class TextToImage:
 
     :meth:`request` does what every provider shares (the prompt and seed
     checks, the size from an aspect ratio, ``extra`` merged last); a provider
-    writes :meth:`path` and :meth:`payload`, and :meth:`sources` when its
-    answer is not one of the shapes :func:`image_sources` knows.
+    writes :meth:`path` and :meth:`payload`, and :meth:`answer` (with
+    :meth:`job_state`) when its answer is not one of the shapes
+    :func:`image_sources` knows or is a job to poll.
     """
 
     provider: ClassVar[str] = ""
     task: ClassVar[str] = "text-to-image"
     #: The answer is the image's bytes, not JSON.
     raw_image: ClassVar[bool] = False
+    #: Knobs the provider's API has no field for: refused, not sent into the void.
+    unsupported: ClassVar[frozenset[str]] = frozenset()
 
     def path(self, provider_id: str) -> str:
         """The route below the router base (OpenAI's images route by default)."""
         return f"/{quote(self.provider, safe='')}/v1/images/generations"
 
-    def payload(
-        self, provider_id: str, prompt: str, seed: int, size: Mapping[str, int | None]
-    ) -> dict[str, Any]:
+    def payload(self, provider_id: str, prompt: str, knobs: ImageKnobs) -> dict[str, Any]:
         """The JSON body, before ``extra`` is merged; ``None`` values are dropped."""
         raise NotImplementedError
+
+    def headers(self) -> dict[str, str]:
+        """Headers the provider wants on the request."""
+        return {}
 
     def request(
         self,
@@ -79,24 +127,81 @@ class TextToImage:
         width: int | None = None,
         height: int | None = None,
         aspect_ratio: str | None = None,
+        negative_prompt: str | None = None,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> ImageRequest:
         """The request for an image of ``prompt``; ``provider_id`` is the provider's
         own name for the model (the Hub mapping's ``providerId``). Raises
         :class:`~hfinfer.errors.InvalidRequestError` for an empty prompt, a seed
-        out of ``[0, 2**32 - 1]`` or a bad size."""
-        checked = images.image_payload(
-            prompt, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio
-        )["parameters"]
-        chosen = int(checked["seed"])
-        size = {"width": checked.get("width"), "height": checked.get("height")}
-        body = {**self.payload(provider_id, prompt, chosen, size), **(extra or {})}
+        out of ``[0, 2**32 - 1]``, a bad size, or a knob the provider lacks."""
+        knobs = check_knobs(
+            prompt, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio,
+            negative_prompt=negative_prompt, steps=steps, guidance_scale=guidance_scale,
+        )  # fmt: skip
+        asked = {
+            name
+            for name in ("negative_prompt", "steps", "guidance_scale")
+            if getattr(knobs, name) is not None
+        }
+        refused = sorted(asked & self.unsupported)
+        if refused:
+            raise InvalidRequestError(
+                f"{self.provider} has no {', '.join(refused)} setting; leave it out "
+                "(or pass the provider's own field in extra_body)"
+            )
+        body = {**self.payload(provider_id, prompt, knobs), **(extra or {})}
         payload = {k: v for k, v in body.items() if v is not None}
-        return ImageRequest(self.path(provider_id), payload, chosen, self.raw_image)
+        return ImageRequest(
+            self.path(provider_id), payload, knobs.seed, self.raw_image, self.headers()
+        )
 
-    def sources(self, answer: Any) -> list[ImageSource]:
-        """The images of the provider's JSON answer."""
-        return image_sources(answer)
+    def answer(self, body: Any) -> list[ImageSource] | Job:
+        """The images of the provider's JSON answer, or the job to poll for them."""
+        return image_sources(body)
+
+    def job_state(self, body: Any) -> JobState:
+        """Whether a polled job is done; raises when it failed."""
+        raise ResponseError(f"{self.provider} sent no job to poll")
+
+
+def check_knobs(
+    prompt: str,
+    *,
+    seed: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    aspect_ratio: str | None = None,
+    negative_prompt: str | None = None,
+    steps: int | None = None,
+    guidance_scale: float | None = None,
+) -> ImageKnobs:
+    """The settings every provider shares, checked (the seed route's rules)."""
+    checked = images.image_payload(
+        prompt, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio
+    )["parameters"]
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise InvalidRequestError(f"steps must be a positive integer, got {steps!r}")
+    if negative_prompt is not None and not isinstance(negative_prompt, str):
+        raise InvalidRequestError("negative_prompt must be a string")
+    if guidance_scale is not None and (
+        isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float))
+    ):
+        raise InvalidRequestError(f"guidance_scale must be a number, got {guidance_scale!r}")
+    return ImageKnobs(
+        int(checked["seed"]), checked.get("width"), checked.get("height"),
+        negative_prompt, steps, guidance_scale,
+    )  # fmt: skip
+
+
+def router_path(provider: str, url: str) -> str:
+    """A provider's own URL (a job's status link) as a path below the router base:
+    the router serves it at ``/{provider}{path}`` (query kept)."""
+    split = urlsplit(url)
+    query = f"?{split.query}" if split.query else ""
+    prefix = "" if split.path.startswith(f"/{provider}/") else f"/{provider}"
+    return f"{prefix}{split.path}{query}"
 
 
 def image_sources(answer: Any) -> list[ImageSource]:

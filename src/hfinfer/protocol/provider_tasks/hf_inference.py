@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from .. import images
-from .base import ImageRequest, TextToImage
+from .base import ImageKnobs, ImageRequest, TextToImage
 
 __all__ = ["HFInferenceImages"]
 
@@ -20,20 +19,22 @@ class HFInferenceImages(TextToImage):
     def path(self, provider_id: str) -> str:
         return f"/hf-inference/models/{quote(provider_id, safe='/:')}"
 
-    def request(
-        self,
-        provider_id: str,
-        prompt: str,
-        *,
-        seed: int | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        aspect_ratio: str | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> ImageRequest:
-        payload = images.image_payload(
-            prompt, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio
-        )
-        payload["parameters"].update(extra or {})
-        chosen = int(payload["parameters"]["seed"])
-        return ImageRequest(self.path(provider_id), payload, chosen, raw_image=True)
+    def payload(self, provider_id: str, prompt: str, knobs: ImageKnobs) -> dict[str, Any]:
+        parameters = {
+            "seed": knobs.seed,
+            **knobs.size,
+            "negative_prompt": knobs.negative_prompt,
+            "num_inference_steps": knobs.steps,
+            "guidance_scale": knobs.guidance_scale,
+        }
+        return {
+            "inputs": prompt,
+            "parameters": {k: v for k, v in parameters.items() if v is not None},
+        }
+
+    def request(self, provider_id: str, prompt: str, **asked: Any) -> ImageRequest:
+        # ``extra`` goes into ``parameters`` here, not at the root.
+        extra: Mapping[str, Any] = asked.pop("extra", None) or {}
+        request = super().request(provider_id, prompt, **asked)
+        request.payload["parameters"].update(extra)
+        return request
