@@ -31,6 +31,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -384,6 +385,26 @@ class AsyncClient:
             await self._provider.aclose()
         if self._prompter is not None and self._prompter is not self._provider:
             await self._prompter.aclose()
+
+    async def dataset_parquet_files(
+        self, repo: str, *, config: str = "default", split: str = "train"
+    ) -> list[str]:
+        """The URLs of a Hub dataset split's Parquet files (the Hub's parquet listing)."""
+        from .hub import datasets
+
+        options = self._options
+        return await datasets.parquet_urls(
+            repo, config, split, api_key=options["api_key"], proxy=options["proxy"]
+        )
+
+    async def download_file(self, url: str, target: str | Path) -> Path:
+        """Download ``url`` (or an ``hf://datasets/...`` path) into the file ``target``."""
+        from .hub import datasets
+
+        options = self._options
+        return await datasets.download(
+            url, Path(target), api_key=options["api_key"], proxy=options["proxy"]
+        )
 
     async def _server_info(self) -> ServerInfo:
         """What the server at ``api_base`` speaks and serves (asked once per base)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from .batch import batch
 from .chat import chat
 from .embed import embed
 from .group import HFInferGroup
@@ -55,6 +56,7 @@ cli.add_command(image)
 cli.add_command(prompt)
 cli.add_command(models)
 cli.add_command(serve)
+cli.add_command(batch)
 cli.add_command(logs)
 
 
