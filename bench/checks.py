@@ -4,6 +4,9 @@
   for each bench model, and during the repeats after it (classmethod calls and
   calls on one ``async with`` instance). Run twice with the same ``HF_HOME``,
   the second process shows what the disk cache saves.
+- ``firstcall``: in a fresh process, ``from hfinfer import HuggingFaceInference``
+  timed, the heavy modules it loaded (``aiohttp``, ``jinja2``, ...), then the first
+  and second 8-token generations (the first pays the lazy imports, the session).
 - ``template``: the time ``hfinfer.prompts.select.build_prompt`` and
   ``hfinfer.render_chat_template`` take to render a real chat template from
   ``tests/data/templates`` (Llama 3's and Llama 3.1's) with the compile cache
@@ -37,6 +40,9 @@ TEMPLATES = (
     "hubapi.meta-llama-Meta-Llama-3-8B-Instruct.jinja",
     "llamacpp.meta-llama-Llama-3.1-8B-Instruct.jinja",
 )
+#: Modules whose import the provider's import should not pay for (``ssl`` itself comes
+#: with asyncio; building aiohttp's SSL contexts is part of importing aiohttp).
+HEAVY_MODULES = ("aiohttp", "multidict", "yarl", "jinja2")
 SPECIAL_TOKENS = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}
 
 
@@ -63,6 +69,34 @@ async def metadata(url: str, repeats: int) -> dict[str, Any]:
                 "repeat_calls": 2 * repeats,
                 "repeat_hub_requests": end - first,
             }
+    return result
+
+
+async def _first_call(url: str) -> dict[str, Any]:
+    from hfinfer import HuggingFaceInference
+
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        await _generate(HuggingFaceInference, url, workload.MODEL)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"first_call_ms": times[0], "second_call_ms": times[1]}
+
+
+def first_call(url: str) -> dict[str, Any]:
+    """The provider's import and its first calls, in this (fresh) process."""
+    before = set(sys.modules)
+    start = time.perf_counter()
+    from hfinfer import HuggingFaceInference  # noqa: F401
+
+    import_ms = (time.perf_counter() - start) * 1000
+    loaded = set(sys.modules) - before
+    result: dict[str, Any] = {
+        "import_ms": import_ms,
+        "loaded_by_import": {name: name in loaded for name in HEAVY_MODULES},
+        "modules_loaded": len(loaded),
+    }
+    result.update(asyncio.run(_first_call(url)))
     return result
 
 
@@ -149,11 +183,15 @@ def main() -> None:
     meta = sub.add_parser("metadata")
     meta.add_argument("--url", required=True)
     meta.add_argument("--repeats", type=int, default=5)
+    first = sub.add_parser("firstcall")
+    first.add_argument("--url", required=True)
     tpl = sub.add_parser("template")
     tpl.add_argument("--iterations", type=int, default=500)
     args = parser.parse_args()
     if args.check == "metadata":
         result = asyncio.run(metadata(args.url, args.repeats))
+    elif args.check == "firstcall":
+        result = first_call(args.url)
     else:
         result = template(args.iterations)
     print(json.dumps(result))

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,63 +32,32 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(ROOT))
 
+from bench import paced, sections  # noqa: E402
 from bench import server as bench_server  # noqa: E402
-
-CLIENT_CPU = 1
-SERVER_CPU = 0
-RUNNER_TIMEOUT = 600
-
-
-@dataclass(frozen=True)
-class ClientSpec:
-    key: str
-    label: str
-    module: str
-    loop: str = "asyncio"
-    kind: str = "peer"  # "hfinfer", "peer" or "limit"
-    imports: str = ""
-
-
-CLIENTS = [
-    ClientSpec("hfinfer", "**hfinfer**", "hfinfer_client", kind="hfinfer", imports="hfinfer"),
-    ClientSpec(
-        "hfinfer-uvloop",
-        "**hfinfer** (uvloop)",
-        "hfinfer_client",
-        "uvloop",
-        "hfinfer",
-        "hfinfer",
-    ),
-    ClientSpec(
-        "hub", "huggingface_hub AsyncInferenceClient", "hub_client", imports="huggingface_hub"
-    ),
-    ClientSpec("tgi", "`text-generation` AsyncClient", "tgi_client", imports="text_generation"),
-    ClientSpec("g4f", "gpt4free 7.9.0 HuggingFaceInference", "g4f_client", imports="g4f"),
-    ClientSpec("aiohttp", "plain aiohttp lines + json.loads", "aiohttp_lines", imports="aiohttp"),
-    ClientSpec(
-        "aiohttp-uvloop",
-        "plain aiohttp lines + json.loads (uvloop)",
-        "aiohttp_lines",
-        "uvloop",
-        imports="aiohttp",
-    ),
-    ClientSpec("httpx", "plain httpx aiter_lines + json.loads", "httpx_lines", imports="httpx"),
-    ClientSpec(
-        "raw", "raw socket, bytes only (the limit)", "raw_socket", kind="limit", imports="raw"
-    ),
-]
-
-#: What ``import X`` means for each package (timed in a fresh process).
-IMPORTS = {
-    "hfinfer": "import hfinfer",
-    "hfinfer provider": "from hfinfer import HuggingFaceInference",
-    "huggingface_hub": "from huggingface_hub import AsyncInferenceClient",
-    "text_generation": "from text_generation import AsyncClient",
-    "g4f": "import g4f.Provider.needs_auth.hf.HuggingFaceInference",
-    "aiohttp": "import aiohttp",
-    "httpx": "import httpx",
-    "raw": "import asyncio, socket",
-}
+from bench.common import (  # noqa: E402
+    CLIENT_CPU,
+    CLIENTS,
+    FULL,
+    IMPORTS,
+    MEMORY,
+    PACED,
+    QUICK,
+    SERVER_CPU,
+    STANDARD,
+    ClientSpec,
+    Preset,
+    Run,
+    client_env,
+    fmt,
+    fmt_spread,
+    loadavg,
+    median_of,
+    pinned,
+    rotated,
+    run_client,
+    spread,
+    spread_of,
+)
 
 PACKAGES = [
     "hfinfer",
@@ -105,62 +73,18 @@ PACKAGES = [
     "g4f",
     "uvloop",
     "requests",
+    "trustme",
 ]
+#: RESULTS.md's sections written here: before the foreign ones, and after (the file
+#: ends with the paced-regime table).
+LEADING, TRAILING = "streaming-bench", "streaming-paced"
+TITLE = "# Streaming benchmark: hfinfer and its peers"
+BASELINE = ROOT / "bench" / "baseline.json"
 
 
-@dataclass
-class Preset:
-    single: int
-    levels: list[tuple[int, int]]
-    ttft: int
-    repeats: int
-    import_runs: int
-    warmup: int = 200
-    ttft_tokens: int = 8
-
-    def sizes(self) -> list[int]:
-        return [self.single, self.warmup, self.ttft_tokens, 8] + [n for _, n in self.levels]
-
-
-FULL = Preset(
-    single=30000, levels=[(16, 3000), (128, 800), (512, 400)], ttft=30, repeats=3, import_runs=7
-)
-QUICK = Preset(
-    single=5000, levels=[(16, 500), (128, 100), (512, 50)], ttft=5, repeats=1, import_runs=3
-)
-
-
-@dataclass
-class Run:
-    """Everything measured, kept for the report (and ``bench/results.json``)."""
-
-    preset: Preset
-    command: str
-    results: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    imports_ms: dict[str, float] = field(default_factory=dict)
-    checks: dict[str, Any] = field(default_factory=dict)
-    load: list[tuple[float, str]] = field(default_factory=list)
-    started: float = field(default_factory=time.time)
-    finished: float = 0.0
-
-
-def loadavg() -> str:
-    return Path("/proc/loadavg").read_text().strip()
-
-
-def pinned(cpu: int) -> Any:
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-def run_client(spec: ClientSpec, url: str, mode: str, preset: Preset) -> dict[str, Any]:
+def standard_args(mode: str, preset: Preset) -> list[str]:
     levels = ",".join(f"{c}:{n}" for c, n in preset.levels)
-    command = [
-        sys.executable,
-        "-m",
-        f"bench.clients.{spec.module}",
-        "--url",
-        url,
+    return [
         "--mode",
         mode,
         "--single",
@@ -173,42 +97,20 @@ def run_client(spec: ClientSpec, url: str, mode: str, preset: Preset) -> dict[st
         str(preset.ttft_tokens),
         "--warmup",
         str(preset.warmup),
-        "--loop",
-        spec.loop,
     ]
-    with tempfile.TemporaryDirectory(prefix="bench-hf-home-") as home:
-        env = client_env(url, home)
-        done = subprocess.run(
-            command,
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=RUNNER_TIMEOUT,
-            preexec_fn=pinned(CLIENT_CPU),
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-800:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def client_env(url: str, home: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HFINFER_"))}
-    env.update(HF_ENDPOINT=url, HF_HOME=home, HF_HUB_DISABLE_TELEMETRY="1", PYTHONHASHSEED="0")
-    return env
 
 
 def run_mode(run: Run, mode: str, specs: list[ClientSpec]) -> None:
     preset = run.preset
+    specs = [s for s in specs if STANDARD in s.suites]
     process, url = bench_server.spawn(mode, preset.sizes(), SERVER_CPU)
     per_client: dict[str, list[dict[str, Any]]] = {s.key: [] for s in specs}
     try:
         for repeat in range(preset.repeats):
-            order = specs[repeat % len(specs) :] + specs[: repeat % len(specs)]
-            for spec in order:
+            for spec in rotated(specs, repeat):
                 started = time.perf_counter()
                 try:
-                    result = run_client(spec, url, mode, preset)
+                    result = run_client(spec, url, standard_args(mode, preset))
                 except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
                     run.failures.append(f"{mode}/{spec.key}/#{repeat + 1}: {exc}")
                     print(f"  {mode:8} {spec.key:15} FAILED: {exc}", file=sys.stderr)
@@ -248,6 +150,7 @@ def time_imports(run: Run, keys: set[str]) -> None:
             samples.append(float(done.stdout.strip()) * 1000)
         if samples:
             run.imports_ms[name] = statistics.median(samples)
+            run.imports_spread[name] = spread(samples) or 0.0
 
 
 def run_checks(run: Run) -> None:
@@ -289,25 +192,8 @@ def _json_or_error(done: subprocess.CompletedProcess) -> dict[str, Any]:
 # -- the report -------------------------------------------------------------------
 
 
-def median_of(results: list[dict[str, Any]], *path: str) -> float | None:
-    values = []
-    for result in results:
-        value: Any = result
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, (int, float)):
-            values.append(float(value))
-    return statistics.median(values) if values else None
-
-
 def errors_of(results: list[dict[str, Any]], level: str) -> int:
     return sum(r["levels"].get(level, {}).get("errors", 0) for r in results)
-
-
-def fmt(value: float | None, digits: int = 0) -> str:
-    if value is None:
-        return "–"
-    return f"{value:,.{digits}f}"
 
 
 def summary(run: Run, mode: str) -> dict[str, dict[str, Any]]:
@@ -319,6 +205,7 @@ def summary(run: Run, mode: str) -> dict[str, dict[str, Any]]:
             "runs": len(results),
             "single": median_of(results, "single", "tokens_per_s"),
             "cpu": median_of(results, "single", "cpu_ms_per_1k"),
+            "cpu_spread": spread_of(results, "single", "cpu_ms_per_1k"),
             "ttft": median_of(results, "ttft_ms"),
             "server": median_of(results, "single", "server_cpu_share"),
             "rss": median_of(results, "peak_rss_mb"),
@@ -364,7 +251,7 @@ def table(run: Run, mode: str) -> str:
         cells = [
             spec.label,
             fmt(row["single"]),
-            fmt(row["cpu"], 2),
+            fmt(row["cpu"], 2) + fmt_spread(row["cpu_spread"]),
             ttft,
             fmt(row["single"]),
         ]
@@ -392,7 +279,7 @@ def targets(run: Run) -> list[tuple[str, bool | None, str]]:
     """``(target, met, measured)`` rows for issue 5's targets."""
     out: list[tuple[str, bool | None, str]] = []
     top = str(run.preset.levels[-1][0])
-    for mode in run.results:
+    for mode in (m for m in ("one", "chunked") if m in run.results):
         rows = summary(run, mode)
         for ours, loop in (("hfinfer", "asyncio"), ("hfinfer-uvloop", "uvloop")):
             peers = [
@@ -551,13 +438,17 @@ def machine() -> dict[str, str]:
     }
 
 
-def report(run: Run) -> str:
+def standard_section(run: Run) -> str | None:
+    """The one-write / chunk-per-event part of ``RESULTS.md``; ``None`` if it did not run."""
+    if not any(mode in run.results for mode in ("one", "chunked")):
+        return None
     preset = run.preset
     parts = [
-        "# Streaming benchmark: hfinfer and its peers",
+        "## One write and chunk per event: hfinfer and its peers (issue 5)",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(run.started))}, "
-        f"{(run.finished - run.started) / 60:.1f} min. Rerun: `{run.command}`",
+        f"{(run.finished - run.started) / 60:.1f} min for the whole command. "
+        f"Rerun: `{run.command}`",
         "",
         "Workload: each client streams TGI events for the same prompt from `bench/server.py` "
         f"(pinned to core {SERVER_CPU}); each client runs in a fresh process pinned to core "
@@ -565,7 +456,8 @@ def report(run: Run) -> str:
         + ", ".join(f"{c} streams × {n:,} tokens" for c, n in preset.levels)
         + f" (@1 is the single stream). TTFT: median over {preset.ttft} warm generations of "
         f"{preset.ttft_tokens} tokens, call → first text. Medians of {preset.repeats} "
-        "process runs; errors are summed over runs. Client CPU is the process CPU time "
+        "process runs (the client CPU's spread, (max − min) ÷ median, in brackets, ⚠ past "
+        "30%); errors are summed over runs. Client CPU is the process CPU time "
         "(`time.process_time`) during the single stream, imports and start-up excluded. "
         "Import: median of "
         f"{preset.import_runs} fresh processes timing the import statement. "
@@ -578,19 +470,21 @@ def report(run: Run) -> str:
         ("chunked", "Server writes one HTTP chunk per event (as TGI does)"),
     ):
         if mode in run.results:
-            parts += [f"## {title} (`--mode {mode}`)", "", table(run, mode), ""]
-    parts += ["## Issue 5 targets", "", "| target | met | measured |", "|---|---|---|"]
+            parts += [f"### {title} (`--mode {mode}`)", "", table(run, mode), ""]
+    parts += ["### Issue 5 targets", "", "| target | met | measured |", "|---|---|---|"]
     for name, met, measured in targets(run):
         mark = {True: "yes", False: "**no**", None: "n/a"}[met]
         parts.append(f"| {name} | {mark} | {measured} |")
-    parts += ["", "## Imports (median ms, fresh process)", ""]
-    parts += [f"- `{IMPORTS[k]}`: {v:.1f} ms" for k, v in run.imports_ms.items()]
-    parts += template_section(run)
-    parts += ["", "## Checks", "", "```json", json.dumps(run.checks, indent=2), "```", ""]
-    if run.failures:
-        parts += ["## Failures", ""] + [f"- {f}" for f in run.failures] + [""]
+    parts += ["", "### Imports (median ms, fresh process)", ""]
     parts += [
-        "## Rerun",
+        f"- `{IMPORTS[k]}`: {v:.1f} ms{fmt_spread(run.imports_spread.get(k))}"
+        for k, v in run.imports_ms.items()
+    ]
+    parts += [line.replace("## ", "### ", 1) for line in template_section(run)]
+    checks = {k: v for k, v in run.checks.items() if k != "firstcall"}
+    parts += ["", "### Checks", "", "```json", json.dumps(checks, indent=2), "```", ""]
+    parts += [
+        "### Rerun",
         "",
         "From the repository root:",
         "",
@@ -603,22 +497,87 @@ def report(run: Run) -> str:
         "python bench/profile_hfinfer.py --mode chunked --what stream --tokens 20000",
         "```",
         "",
-        "## Machine",
+        "### Machine",
         "",
-    ]
-    parts += [f"- {k}: {v}" for k, v in machine().items()]
-    loads = [float(v.split()[0]) for _, v in run.load] or [0.0]
-    parts += [
-        f"- /proc/loadavg at start: `{run.load[0][1] if run.load else loadavg()}`; at end: "
-        f"`{loadavg()}`; 1-min load during the run: min {min(loads):.2f}, max "
-        f"{max(loads):.2f} (the bench itself keeps one or two processes busy, so 1-2 is "
-        "mostly its own load; the machine is shared with other work: read the numbers as noisy)",
+        *machine_lines(run),
         "",
-        "## Versions",
+        "### Versions",
         "",
     ]
     parts += [f"- {k}: {v}" for k, v in versions().items()]
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts)
+
+
+def machine_lines(run: Run) -> list[str]:
+    lines = [f"- {k}: {v}" for k, v in machine().items()]
+    loads = [float(v.split()[0]) for _, v in run.load] or [0.0]
+    lines.append(
+        f"- /proc/loadavg at start: `{run.load[0][1] if run.load else loadavg()}`; at end: "
+        f"`{run.load[-1][1] if run.load else loadavg()}`; 1-min load during the run: "
+        f"min {min(loads):.2f}, max "
+        f"{max(loads):.2f} (the bench itself keeps one or two processes busy, so 1-2 is "
+        "mostly its own load; the machine is shared with other work: read the numbers as noisy)"
+    )
+    return lines
+
+
+def failures_part(run: Run) -> str:
+    return "\n".join(["### Failures", "", *(f"- {f}" for f in run.failures)])
+
+
+RAW = ROOT / "bench" / "results.json"
+#: Each suite's raw results are saved here as soon as it ends, so a failure later
+#: in the command (or in the report) loses nothing: ``--report-only`` rebuilds from it.
+PARTIAL = Path(tempfile.gettempdir()) / "hfinfer-bench-partial.json"
+
+
+def save_partial(run: Run) -> None:
+    PARTIAL.write_text(json.dumps(run_record(run), indent=1))
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    return {
+        "preset": run.preset.__dict__,
+        "command": run.command,
+        "started": run.started,
+        "finished": run.finished,
+        "results": run.results,
+        "imports_ms": run.imports_ms,
+        "imports_spread": run.imports_spread,
+        "checks": run.checks,
+        "failures": run.failures,
+        "load": run.load,
+    }
+
+
+def run_from_record(record: dict[str, Any]) -> Run:
+    preset = Preset(
+        **{
+            k: tuple(v) if isinstance(v, list) and k.startswith("pace") else v
+            for k, v in record["preset"].items()
+        }
+    )
+    preset.levels = [tuple(level) for level in preset.levels]  # type: ignore[misc]
+    run = Run(preset, record["command"])
+    run.started, run.finished = record["started"], record["finished"]
+    run.results, run.imports_ms = record["results"], record["imports_ms"]
+    run.imports_spread, run.checks = record.get("imports_spread", {}), record["checks"]
+    run.failures, run.load = record["failures"], [tuple(x) for x in record["load"]]
+    return run
+
+
+def write_results(run: Run, baseline: dict[str, Any] | None) -> None:
+    """Rewrite our sections of ``RESULTS.md`` (the others kept) and merge ``results.json``."""
+    path = ROOT / "bench" / "RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    standard = standard_section(run)
+    trailing = paced.section(run, baseline, machine_lines(run))
+    if run.failures:
+        standard = standard and standard + "\n\n" + failures_part(run)
+        trailing = trailing and failures_part(run) + "\n\n" + trailing
+    path.write_text(sections.merge(old, TITLE, [(LEADING, standard)], [(TRAILING, trailing)]))
+    RAW.write_text(json.dumps(run_record(run), indent=1))
+    print(f"wrote {path} and {RAW}", file=sys.stderr)
 
 
 def main() -> None:
@@ -626,41 +585,68 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
     parser.add_argument("--repeats", type=int, help="override the preset's repeats")
-    parser.add_argument("--modes", default="one,chunked", help="server modes to run")
+    parser.add_argument(
+        "--modes",
+        default="paced,memory,one,chunked",
+        help="what to run: paced (paced server, HTTP and TLS), memory, one, chunked",
+    )
     parser.add_argument(
         "--clients",
         default=",".join(s.key for s in CLIENTS),
         help="subset of: " + ",".join(s.key for s in CLIENTS),
     )
     parser.add_argument("--skip-checks", action="store_true", help="no imports/metadata checks")
+    parser.add_argument(
+        "--save-baseline", action="store_true", help="keep this run as bench/baseline.json"
+    )
+    parser.add_argument(
+        "--report-only",
+        metavar="JSON",
+        help="measure nothing: rebuild the report from a run's raw results (results.json)",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        finish(run_from_record(json.loads(Path(args.report_only).read_text())), args)
+        return
     preset = QUICK if args.quick else FULL
     if args.repeats:
         preset.repeats = args.repeats
+        preset.memory_repeats = args.repeats
     keys = set(args.clients.split(","))
     specs = [s for s in CLIENTS if s.key in keys]
     run = Run(preset, "python bench/run.py " + shlex.join(sys.argv[1:]))
     run.load.append((time.time(), loadavg()))
-    for mode in args.modes.split(","):
-        run_mode(run, mode, specs)
+    modes = args.modes.split(",")
+    if PACED in modes:
+        paced.run_paced(run, specs)
+        save_partial(run)
+    if MEMORY in modes:
+        paced.run_memory(run, specs)
+        save_partial(run)
+    for mode in modes:
+        if mode in ("one", "chunked"):
+            run_mode(run, mode, specs)
+            save_partial(run)
     if not args.skip_checks:
-        time_imports(run, {s.imports for s in specs} | {"hfinfer provider"})
-        run_checks(run)
+        time_imports(run, {s.imports for s in specs} | {"hfinfer provider", "aiohttp"})
+        paced.run_first_call(run)
+        if any(mode in ("one", "chunked") for mode in modes):
+            run_checks(run)
     run.finished = time.time()
-    text = report(run)
-    print(text)
+    run.load.append((run.finished, loadavg()))
+    save_partial(run)
+    finish(run, args)
+
+
+def finish(run: Run, args: argparse.Namespace) -> None:
+    """Print the report; save the baseline and write RESULTS.md when asked."""
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else None
+    paced_part = paced.section(run, baseline, machine_lines(run))
+    print("\n\n".join(filter(None, [standard_section(run), paced_part])))
+    if args.save_baseline:
+        BASELINE.write_text(json.dumps(paced.baseline_of(run), indent=1))
     if args.write:
-        (ROOT / "bench" / "RESULTS.md").write_text(text)
-        raw = {
-            "preset": preset.__dict__,
-            "results": run.results,
-            "imports_ms": run.imports_ms,
-            "checks": run.checks,
-            "failures": run.failures,
-            "load": run.load,
-        }
-        (ROOT / "bench" / "results.json").write_text(json.dumps(raw, indent=1))
-        print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}", file=sys.stderr)
+        write_results(run, None if args.save_baseline else baseline)
 
 
 if __name__ == "__main__":

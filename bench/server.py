@@ -8,13 +8,21 @@ count. Two modes:
 - ``chunked``: one HTTP chunk per event, each its own ``write`` as TGI sends them
   (``Transfer-Encoding: chunked``), with flow control.
 
+In either mode a path under ``/pace/<ms>`` (``POST /pace/2/models/{id}``) is a
+*paced* generation: one HTTP chunk per event, each written ``ms`` milliseconds
+after the one before, as a model generating at that speed sends them, so every
+event reaches the client in its own read. The first event goes with the head;
+the rest keep a random phase within one pace (so that concurrent streams do not
+tick in step) on a drift-free schedule. ``--tls-cert``/``--tls-key`` add a
+second, TLS listener serving the same routes.
+
 Routes: ``GET /api/models/{id}`` (counted), ``GET /{id}/resolve/main/{file}``
 (counted), ``POST /models/{id}``, ``/generate_stream``, ``/generate`` and ``/``
 (a generation of ``parameters.max_new_tokens`` tokens), ``GET /_stats`` and
 ``POST /_reset`` for the harness.
 
 Run: ``python -m bench.server --mode chunked --cpu 0 --sizes 200,40000`` prints
-``READY <port>`` once it listens.
+``READY <port> <tls port or 0>`` once it listens.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import argparse
 import asyncio
 import json
 import os
+import random
+import ssl
 import subprocess
 import sys
 import time
@@ -44,6 +54,10 @@ class Stats:
     def __init__(self) -> None:
         self.hub = Counter()
         self.generations = 0
+        self.streams_open = 0
+        self.paced_events = 0
+        #: Paced events written more than a pace after their time: the server lagged.
+        self.late_events = 0
 
     def as_dict(self) -> dict:
         return {
@@ -53,6 +67,9 @@ class Stats:
             ),
             "hub_paths": dict(self.hub),
             "generations": self.generations,
+            "streams_open": self.streams_open,
+            "paced_events": self.paced_events,
+            "late_events": self.late_events,
             "cpu_seconds": time.process_time(),
         }
 
@@ -142,7 +159,10 @@ class Connection(asyncio.Protocol):
             request = json.loads(body or b"{}")
             tokens = int((request.get("parameters") or {}).get("max_new_tokens") or 20)
             STATS.generations += 1
-            if not (request.get("stream") or path.endswith("generate_stream")):
+            if path.startswith("/pace/"):
+                self.busy = True
+                PacedStream(self, tokens, int(path.split("/")[2]) / 1000).start()
+            elif not (request.get("stream") or path.endswith("generate_stream")):
                 write(json_response(200, [{"generated_text": workload.full_text(tokens)}]))
             elif self.mode == "one":
                 write(one_write_response(tokens))
@@ -178,6 +198,64 @@ class Connection(asyncio.Protocol):
             self.process()
 
 
+class PacedStream:
+    """One paced generation on a connection: an event per ``pace`` seconds, each its
+    own write, driven by loop timers (no task per stream: the server stays cheap)."""
+
+    def __init__(self, connection: Connection, tokens: int, pace: float) -> None:
+        self.connection = connection
+        self.head, self.framed = chunked_response(tokens)
+        self.pace = pace
+        self.index = 0
+        self.loop = asyncio.get_running_loop()
+        self.start_at = 0.0
+
+    def start(self) -> None:
+        transport = self.connection.transport
+        assert transport is not None
+        STATS.streams_open += 1
+        if len(self.framed) == 2:  # a single event: nothing to pace
+            transport.write(self.head + self.framed[0] + self.framed[1])
+            self.finish()
+            return
+        transport.write(self.head + self.framed[0])
+        self.index = 1
+        self.start_at = self.loop.time() + random.uniform(0, self.pace)
+        self.schedule()
+
+    def schedule(self) -> None:
+        self.loop.call_at(self.start_at + self.index * self.pace, self.tick)
+
+    def tick(self) -> None:
+        connection = self.connection
+        transport = connection.transport
+        if transport is None:
+            STATS.streams_open -= 1
+            return
+        if not connection.can_write.is_set():
+            # Flow control: the client is not reading; look again one pace later.
+            self.loop.call_later(self.pace, self.tick)
+            return
+        if self.loop.time() - (self.start_at + self.index * self.pace) > self.pace:
+            STATS.late_events += 1
+        STATS.paced_events += 1
+        last = self.index == len(self.framed) - 2
+        chunk = self.framed[self.index]
+        transport.write(chunk + self.framed[-1] if last else chunk)
+        self.index += 1
+        if not last:
+            self.schedule()
+            return
+        self.finish()
+
+    def finish(self) -> None:
+        connection = self.connection
+        STATS.streams_open -= 1
+        connection.busy = False
+        if connection.buffer:
+            connection.process()
+
+
 async def serve(args: argparse.Namespace) -> None:
     for size in args.sizes:
         (one_write_response if args.mode == "one" else chunked_response)(size)
@@ -186,15 +264,34 @@ async def serve(args: argparse.Namespace) -> None:
         lambda: Connection(args.mode), args.host, args.port, backlog=4096, reuse_address=True
     )
     port = server.sockets[0].getsockname()[1]
-    print(f"READY {port}", flush=True)
-    async with server:
-        await server.serve_forever()
+    tls_port = 0
+    servers = [server]
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        secure = await loop.create_server(
+            lambda: Connection(args.mode),
+            args.host,
+            0,
+            backlog=4096,
+            reuse_address=True,
+            ssl=context,
+        )
+        servers.append(secure)
+        tls_port = secure.sockets[0].getsockname()[1]
+    print(f"READY {port} {tls_port}", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
 
 
-def spawn(mode: str, sizes: list[int], cpu: int | None = 0) -> tuple[subprocess.Popen, str]:
-    """Start the server in a subprocess (on uvloop, pinned to ``cpu``); ``(process, url)``."""
+def spawn(
+    mode: str, sizes: list[int], cpu: int | None = 0, tls: tuple[Path, Path] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start the server in a subprocess (on uvloop, pinned to ``cpu``); ``(process, url)``.
+    With ``tls=(cert, key)`` it also listens for TLS: see :func:`tls_url`."""
     command = [sys.executable, "-m", "bench.server", "--mode", mode, "--uvloop"]
     command += ["--sizes", ",".join(map(str, sorted(set(sizes))))]
+    if tls is not None:
+        command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     process = subprocess.Popen(
         command,
         cwd=Path(__file__).resolve().parents[1],
@@ -207,7 +304,18 @@ def spawn(mode: str, sizes: list[int], cpu: int | None = 0) -> tuple[subprocess.
     if not line.startswith("READY "):
         process.kill()
         raise RuntimeError(f"the bench server did not start: {line!r}")
-    return process, f"http://127.0.0.1:{int(line.split()[1])}"
+    _, port, tls_port = line.split()
+    TLS_PORTS[process.pid] = int(tls_port)
+    return process, f"http://127.0.0.1:{int(port)}"
+
+
+#: The TLS port of each spawned server (by process id), 0 when it has none.
+TLS_PORTS: dict[int, int] = {}
+
+
+def tls_url(process: subprocess.Popen) -> str:
+    """The ``https://`` base URL of a server spawned with ``tls=``."""
+    return f"https://127.0.0.1:{TLS_PORTS[process.pid]}"
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -226,6 +334,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cpu", type=int, default=None, help="pin to this core")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    parser.add_argument("--tls-cert", help="also listen for TLS with this certificate chain")
+    parser.add_argument("--tls-key", help="the private key of --tls-cert")
     parser.add_argument(
         "--sizes",
         type=lambda s: [int(x) for x in s.split(",") if x],

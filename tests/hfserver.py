@@ -69,6 +69,8 @@ class Reply:
     after that many bytes of the body (mid-chunk when it falls inside one);
     ``reset`` aborts the connection instead of answering; ``hang`` accepts the
     request and never answers; ``delay_headers`` waits before the status line.
+    ``wire`` is written as it is instead (head included), one piece per write,
+    ``delay`` seconds apart, then the connection is closed unless ``keep_open``.
     """
 
     status: int = 200
@@ -80,6 +82,8 @@ class Reply:
     cut_after: int | None = None
     reset: bool = False
     hang: bool = False
+    wire: list[bytes] | None = None
+    keep_open: bool = False
 
 
 def json_reply(data: Any, status: int = 200, **headers: str) -> Reply:
@@ -389,6 +393,13 @@ async def _write_reply(writer: asyncio.StreamWriter, reply: Reply) -> bool:
             )
         writer.transport.abort()
         return False
+    if reply.wire is not None:
+        for piece in reply.wire:
+            writer.write(piece)
+            await writer.drain()
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+        return reply.keep_open
     if reply.delay_headers:
         await asyncio.sleep(reply.delay_headers)
     headers = {k.lower(): v for k, v in reply.headers.items()}

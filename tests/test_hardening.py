@@ -19,10 +19,9 @@ USER = [{"role": "user", "content": "Hi"}]
 
 
 async def generate(model: str, **kwargs: Any) -> str:
-    chunks = [
-        c async for c in HuggingFaceInference.create_async_generator(model, USER, **kwargs)
-    ]
+    chunks = [c async for c in HuggingFaceInference.create_async_generator(model, USER, **kwargs)]
     return "".join(c for c in chunks if isinstance(c, str))
+
 
 # -- 2: hostile chat templates -----------------------------------------------------
 

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from gatewayproc import Gateway, gateway_env, start_gateway
-from hfserver import running_in_thread
+from hfserver import Reply, running_in_thread
 from routerserver import FakeRouter, chat_stream, chunk, completion, json_reply, mapping
 
 SERVER_TOKEN = "hf_server_side_secret_token"
@@ -198,10 +198,46 @@ def test_provider_suffix_reaches_the_router(client: openai.OpenAI, router: FakeR
     assert router.last("POST", "/v1/chat/completions").json()["model"] == "org/multi:cerebras"
 
 
-def test_n_above_one_is_refused(client: openai.OpenAI) -> None:
+def test_n_above_the_bound_is_refused(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model="org/chat", messages=USER, n=2)
+        client.chat.completions.create(model="org/chat", messages=USER, n=5)
     assert caught.value.body["param"] == "n"
+
+
+def _two_answers(request: object) -> Reply:
+    first, second = chunk("A"), chunk("B")
+    second["choices"][0]["index"] = 1
+    end_first, end_second = chunk(None, finish="stop"), chunk(None, finish="length")
+    end_second["choices"][0]["index"] = 1
+    return chat_stream([first, second, end_second, end_first])
+
+
+def _two_whole(request: object) -> Reply:
+    body = completion("A")
+    body["choices"].append({"index": 1, "message": {"role": "assistant", "content": "B"},
+                            "finish_reason": "length"})  # fmt: skip
+    return json_reply(body)
+
+
+def test_n_answers_stay_apart(client: openai.OpenAI, router: FakeRouter) -> None:
+    router.add_chat_model("org/two")
+    router.chat_handlers["org/two"] = lambda request: (
+        _two_answers(request) if request.json().get("stream") else _two_whole(request)
+    )
+    events = list(client.chat.completions.create(model="org/two", messages=USER, n=2, stream=True))
+    texts: dict[int, str] = {}
+    finishes: dict[int, str] = {}
+    for event in events:
+        for choice in event.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+            if choice.finish_reason:
+                finishes[choice.index] = choice.finish_reason
+    assert texts == {0: "A", 1: "B"} and finishes == {0: "stop", 1: "length"}
+    assert router.last("POST", "/v1/chat/completions").json()["n"] == 2
+    whole = client.chat.completions.create(model="org/two", messages=USER, n=2)
+    assert [(c.index, c.message.content, c.finish_reason) for c in whole.choices] == [
+        (0, "A", "stop"), (1, "B", "length")
+    ]  # fmt: skip
 
 
 def test_access_log_line_has_no_prompt(client: openai.OpenAI, gateway: Gateway) -> None:

@@ -358,3 +358,74 @@ def test_listening_beyond_loopback_needs_a_key() -> None:
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 2
     assert "without an API key" in result.output and "--insecure-no-auth" in result.output
+
+
+class HangingRouter:
+    """A router that reads a request and never answers; notes when the peer hangs up."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.hung_up = 0
+        self.url = ""
+
+    async def serve(self, reader: Any, writer: Any) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        self.requests += 1
+        await reader.read()  # returns at EOF: the gateway closed the connection
+        self.hung_up += 1
+        writer.close()
+
+    async def start(self) -> None:
+        import asyncio
+
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture(scope="module")
+def hanging(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    import asyncio
+    import threading
+
+    upstream = HangingRouter()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(upstream.start(), loop).result(10)
+    home = tmp_path_factory.mktemp("hanging_home")
+    env = gateway_env(router.url, home, HF_TOKEN=SERVER_TOKEN, HF_ROUTER_URL=upstream.url)
+    started = start_gateway([], env, home / "serve.log")
+    try:
+        yield started, upstream
+    finally:
+        started.stop()
+        asyncio.run_coroutine_threadsafe(upstream.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_caller_who_leaves_before_the_first_byte_closes_the_upstream(
+    hanging: Any, stream: bool
+) -> None:
+    gateway, upstream = hanging
+    asked, before = upstream.requests, upstream.hung_up
+    port = int(gateway.url.rsplit(":", 1)[1])
+    body = json.dumps(chat(stream=stream)).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: "
+            b"application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        deadline = time.monotonic() + 30
+        while upstream.requests == asked and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert upstream.requests > asked, "the gateway never called the upstream"
+    deadline = time.monotonic() + 20  # the upstream would wait forever
+    while upstream.hung_up == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert upstream.hung_up > before, "the upstream request went on after the caller left"

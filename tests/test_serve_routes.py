@@ -18,7 +18,7 @@ import pytest
 
 from gatewayproc import Gateway, gateway_env, start_gateway
 from hfserver import PNG_1PX, Reply, running_in_thread
-from routerserver import FakeRouter, json_reply, mapping, openai_error
+from routerserver import FakeRouter, json_reply, mapping, openai_error, words_reply
 
 SERVER_TOKEN = "hf_server_side_secret_token"
 USER = [{"role": "user", "content": "Hi"}]
@@ -84,7 +84,18 @@ def gateway(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="module")
-def configured(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def own() -> Iterator[FakeRouter]:
+    """An OpenAI-compatible server of one's own (another host than the router)."""
+    server = FakeRouter()
+    server.chat_handlers["local-llama"] = lambda request: words_reply(request.json(), ["Own", "!"])
+    with running_in_thread(server):
+        yield server
+
+
+@pytest.fixture(scope="module")
+def configured(
+    router: FakeRouter, own: FakeRouter, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
     folder = tmp_path_factory.mktemp("configured")
     config = folder / "serve.toml"
     config.write_text(
@@ -98,6 +109,12 @@ use = ["org/busy", "org/chat"]
 
 [models.strict]
 use = ["org/busy", "org/chat"]
+
+[upstreams.oai]
+api_base = "{own.url}/v1"
+route = "openai"
+api_key = "sk-oai-key"
+models = ["local-llama"]
 
 [upstreams.mine]
 api_base = "{router.url}"
@@ -145,7 +162,7 @@ def test_one_model_by_an_id_with_a_slash(gateway: Gateway) -> None:
 
 def test_models_list_follows_the_allow_list_with_aliases_and_upstreams(configured: Gateway) -> None:
     ids = [m.id for m in client_for(configured).models.list().data]
-    assert ids == ["fast", "strict", "org/tgi-m", "org/chat"]
+    assert ids == ["fast", "strict", "local-llama", "org/tgi-m", "org/chat"]
 
 
 # -- health and metrics -------------------------------------------------------------
@@ -261,6 +278,22 @@ def test_own_tgi_upstream_with_its_own_key(configured: Gateway, router: FakeRout
     assert reply.choices[0].message.content == "Raw words"
     sent = router.last("POST", "/models/org/tgi-m")
     assert sent.headers["authorization"] == "Bearer hf_mine_key"
+
+
+def test_own_openai_compatible_upstream(
+    configured: Gateway, router: FakeRouter, own: FakeRouter
+) -> None:
+    events = list(
+        client_for(configured).chat.completions.create(
+            model="local-llama", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert "".join(e.choices[0].delta.content or "" for e in events if e.choices) == "Own!"
+    assert events[-1].usage is not None
+    sent = own.last("POST", "/v1/chat/completions")
+    assert sent.json()["model"] == "local-llama"
+    assert sent.headers["authorization"] == "Bearer sk-oai-key"  # its key, not the HF token
+    assert router.count("GET", "/api/models/local-llama") == 0  # no Hub request
 
 
 def test_drop_params_strips_unknown_fields(configured: Gateway, router: FakeRouter) -> None:
@@ -397,3 +430,43 @@ def test_workers_serve_the_same_port(router: FakeRouter, tmp_path: Path) -> None
     finally:
         started.stop()
     assert started.process.returncode is not None
+
+
+def test_n_above_one_is_refused_where_the_upstream_cannot(configured: Gateway) -> None:
+    # TGI's own protocol makes one answer per request: refused before anything is sent.
+    with pytest.raises(openai.BadRequestError):
+        client_for(configured).chat.completions.create(model="org/tgi-m", messages=USER, n=2)
+
+
+# -- embeddings ---------------------------------------------------------------------
+
+PIPELINE = "/hf-inference/models/org/emb/pipeline/feature-extraction"
+
+
+def _embedding_model(router: FakeRouter) -> None:
+    offer = {"status": "live", "providerId": "org/emb", "task": "feature-extraction"}
+    router.models["org/emb"] = {
+        "id": "org/emb",
+        "pipeline_tag": "feature-extraction",
+        "inferenceProviderMapping": {"hf-inference": offer},
+    }
+
+
+def test_embeddings_as_floats_and_as_base64(gateway: Gateway, router: FakeRouter) -> None:
+    _embedding_model(router)
+    vectors = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.125]]
+    router.script("POST", PIPELINE, json_reply(vectors), json_reply(vectors))
+    client = client_for(gateway)
+    floats = client.embeddings.create(model="org/emb", input=["a", "bb"], encoding_format="float")
+    assert [item.embedding for item in floats.data] == vectors
+    assert [item.index for item in floats.data] == [0, 1] and floats.model == "org/emb"
+    # The openai client asks for base64 by default and decodes it itself.
+    decoded = client.embeddings.create(model="org/emb", input=["a", "bb"])
+    assert [item.embedding for item in decoded.data] == vectors
+    assert router.last("POST", PIPELINE).json()["inputs"] == ["a", "bb"]
+
+
+def test_embeddings_bounds(configured: Gateway) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_for(configured).embeddings.create(model="org/emb", input=[])
+    assert caught.value.body["param"] == "input"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -18,7 +18,9 @@ class Client:
         self.session = session
         self.url = f"{url}/models/{workload.MODEL}"
 
-    async def stream(self, max_tokens: int) -> tuple[float, int]:
+    async def stream(
+        self, max_tokens: int, on_first: Callable[[], None] | None = None
+    ) -> tuple[float, int]:
         payload = {
             "inputs": harness.PROMPT,
             "parameters": {"max_new_tokens": max_tokens, "details": True},
@@ -34,6 +36,8 @@ class Client:
                     if not token["special"]:
                         if not first:
                             first = time.perf_counter()
+                            if on_first is not None:
+                                on_first()
                         length += len(token["text"])
         return first, length
 

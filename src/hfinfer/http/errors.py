@@ -7,6 +7,9 @@ What a failure means depends on when it struck (its ``phase``): a timeout
 before the headers is the first-byte limit, inside a stream the stream-gap
 limit; a broken connection inside a stream is a :class:`StreamError` carrying
 the text already delivered.
+
+aiohttp is imported when the table is first needed (a failure to map), not
+with this module: :mod:`hfinfer.http.session` imports this one at import time.
 """
 
 from __future__ import annotations
@@ -14,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from functools import cache
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from ..config import Timeouts
 from ..errors import (
@@ -31,7 +33,7 @@ from ..errors import (
     TimeoutError,
 )
 
-__all__ = ["TRANSPORT_ERRORS", "Phase", "TransportGuard", "map_transport_error"]
+__all__ = ["Phase", "TransportGuard", "map_transport_error", "transport_errors"]
 
 #: ``send``: until the answer's headers; ``body``: reading a whole body; ``stream``:
 #: a stream's read loop.
@@ -42,7 +44,14 @@ def _no_progress() -> tuple[int, str]:
     return 0, ""
 
 
+def _aiohttp() -> Any:
+    import aiohttp
+
+    return aiohttp
+
+
 def _timeout(exc: BaseException, where: TransportGuard) -> HFInferenceError:
+    aiohttp = _aiohttp()
     limits = where.timeouts
     if where.phase == "stream":
         received, text = where.progress()
@@ -93,16 +102,11 @@ def _unreachable(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     return ConnectionError(f"Could not connect to {where.url}: {reason}")
 
 
-#: aiohttp >= 3.11 raises this on a failed lookup; older versions wrap socket.gaierror.
-_DNS_ERRORS: tuple[type[BaseException], ...] = tuple(
-    getattr(aiohttp, name) for name in ("ClientConnectorDNSError",) if hasattr(aiohttp, name)
-)
-
-
 def _is_name_resolution_failure(exc: BaseException) -> bool:
-    return isinstance(exc, _DNS_ERRORS) or isinstance(
-        getattr(exc, "os_error", None), socket.gaierror
-    )
+    # aiohttp >= 3.11 raises ClientConnectorDNSError on a failed lookup; older
+    # versions wrap socket.gaierror.
+    dns = getattr(_aiohttp(), "ClientConnectorDNSError", ())
+    return isinstance(exc, dns) or isinstance(getattr(exc, "os_error", None), socket.gaierror)
 
 
 def _name_not_resolved(exc: BaseException, where: TransportGuard) -> NameResolutionError:
@@ -117,6 +121,7 @@ def _name_not_resolved(exc: BaseException, where: TransportGuard) -> NameResolut
 
 
 def _broke(exc: BaseException, where: TransportGuard) -> HFInferenceError:
+    aiohttp = _aiohttp()
     if where.phase == "stream":
         received, text = where.progress()
         return StreamError(
@@ -140,6 +145,7 @@ def _broke(exc: BaseException, where: TransportGuard) -> HFInferenceError:
 def _refused(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     """An answer aiohttp refused before handing it over (a redirect loop, a proxy's
     refusal), in words only: the exception keeps the request's headers."""
+    aiohttp = _aiohttp()
     if isinstance(exc, aiohttp.TooManyRedirects):
         return ResponseError(
             f"{where.url} answered with {len(exc.history)} redirects in a row and no answer; "
@@ -157,6 +163,15 @@ def _refused(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     return ConnectionError(f"Request to {where.url} failed: HTTP {exc.status} {exc.message}")
 
 
+def _not_http(exc: BaseException, where: TransportGuard) -> HFInferenceError:
+    """A redirect to an address aiohttp will not follow (``file://``, a broken URL)."""
+    return ResponseError(
+        f"{where.url} redirected to {exc}, which is not an http(s) address; not followed, "
+        "and not retried.",
+        url=str(where.url),
+    )
+
+
 def _other(exc: BaseException, where: TransportGuard) -> HFInferenceError:
     if where.phase == "stream":
         return ConnectionError(f"Reading the stream from {where.url} failed: {exc!r}")
@@ -164,21 +179,31 @@ def _other(exc: BaseException, where: TransportGuard) -> HFInferenceError:
 
 
 Mapper = Callable[[BaseException, "TransportGuard"], HFInferenceError]
-_TLS_FAILURES = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError)
+Table = tuple[tuple[tuple[type[BaseException], ...], Mapper, bool], ...]
 
-#: The one table, most specific first: the first row whose types match maps the
-#: exception. Rows marked ``False`` raise the mapped error without any link to
-#: aiohttp's exception (not even ``__context__``): that one holds the request's
-#: headers, the token among them.
-TRANSPORT_ERRORS: tuple[tuple[tuple[type[BaseException], ...], Mapper, bool], ...] = (
-    ((aiohttp.ServerTimeoutError, asyncio.TimeoutError), _timeout, True),
-    ((aiohttp.ClientProxyConnectionError,), _proxy, True),
-    (_TLS_FAILURES, _certificate, True),
-    ((aiohttp.ClientConnectorError,), _unreachable, True),
-    ((aiohttp.ClientResponseError,), _refused, False),
-    ((aiohttp.ClientError,), _broke, True),
-    ((OSError,), _other, True),
-)
+
+@cache
+def transport_errors() -> Table:
+    """The one table, most specific first: the first row whose types match maps the
+    exception. Rows marked ``False`` raise the mapped error without any link to
+    aiohttp's exception (not even ``__context__``): that one holds the request's
+    headers, the token among them. hfinfer's own reader raises aiohttp's types
+    (:mod:`hfinfer.http.chunked`: a framing error is a ``ClientPayloadError``, a
+    stall a ``SocketTimeoutError``), so it maps the same way."""
+    import aiohttp
+
+    tls = (aiohttp.ClientConnectorCertificateError, aiohttp.ClientConnectorSSLError)
+    not_http = (aiohttp.InvalidUrlRedirectClientError, aiohttp.NonHttpUrlRedirectClientError)
+    return (
+        ((aiohttp.ServerTimeoutError, asyncio.TimeoutError), _timeout, True),
+        ((aiohttp.ClientProxyConnectionError,), _proxy, True),
+        (tls, _certificate, True),
+        ((aiohttp.ClientConnectorError,), _unreachable, True),
+        ((aiohttp.ClientResponseError,), _refused, False),
+        (not_http, _not_http, True),
+        ((aiohttp.ClientError,), _broke, True),
+        ((OSError,), _other, True),
+    )
 
 
 def map_transport_error(
@@ -188,7 +213,7 @@ def map_transport_error(
     when ``exc`` is not a transport failure."""
     if isinstance(exc, HFInferenceError):
         return None
-    for types, mapper, chain in TRANSPORT_ERRORS:
+    for types, mapper, chain in transport_errors():
         if isinstance(exc, types):
             return mapper(exc, where), chain
     return None
@@ -201,7 +226,7 @@ class TransportGuard:
     names the units); the answer's ``status`` and the ``proxy`` used, if any.
 
     ``with TransportGuard(...):`` turns the transport exceptions raised inside
-    into hfinfer's errors (per :data:`TRANSPORT_ERRORS`); hfinfer's own errors
+    into hfinfer's errors (per :func:`transport_errors`); hfinfer's own errors
     and everything else pass. An error that must not be linked to aiohttp's
     exception can only be raised outside the ``with`` (inside, Python sets
     ``__context__``): while sending it is kept, and :meth:`raise_kept` raises it

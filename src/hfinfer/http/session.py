@@ -2,27 +2,32 @@
 and errors mapped onto hfinfer's tree.
 
 A request is retried (per :class:`RetryPolicy`) only until its answer's
-headers arrive; once a body is handed to the caller nothing is retried, since
-a generation is not idempotent.
+headers arrive, and not even then once any byte of the answer came back; once
+a body is handed to the caller nothing is retried, since a generation is not
+idempotent.
+
+aiohttp is imported on first use (a session made, a connector, an error
+mapped), not with this module: importing it builds SSL contexts, and
+``from hfinfer import HuggingFaceInference`` should not pay for that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import urllib.request
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from .._version import __version__
 from ..config import ClientSettings, redact_url
 from ..errors import (
+    ConnectionError,
     HFInferenceError,
     HtmlResponseError,
     InvalidRequestError,
@@ -32,22 +37,41 @@ from ..errors import (
     looks_like_html,
 )
 from .errors import TransportGuard
+from .limits import BodyKind, BodyLimits, read_capped
 from .retry import RetryPolicy
+from .trace import RequestTrace, trace_requests
+
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp import ClientResponse as Response
+else:
+    #: The answer a provider holds while reading it (aiohttp's ``ClientResponse``,
+    #: named here so that no module above ``http/`` imports aiohttp; a name for
+    #: annotations only, so it does not import aiohttp either).
+    Response = Any
 
 __all__ = ["Exchange", "Expect", "HttpClient", "Response", "borrow_client", "redact_headers"]
-
-#: The answer a provider holds while reading it (aiohttp's, named here so that
-#: no module above ``http/`` imports aiohttp).
-Response = aiohttp.ClientResponse
 #: What :meth:`HttpClient.open` checks of a successful answer before handing it over.
 Expect = Literal["json", "event-stream", "image"]
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = f"hfinfer/{__version__}; aiohttp/{aiohttp.__version__}"
 #: An error body is read up to this size; the rest of a proxy's page is not needed.
 MAX_ERROR_BODY = 64 * 1024
 WAIT_FOR_MODEL_HEADER = "x-wait-for-model"
+
+
+_user_agent: str | None = None
+
+
+def user_agent() -> str:
+    """``hfinfer/<version>; aiohttp/<version>`` (made once, when aiohttp is loaded)."""
+    global _user_agent
+    if _user_agent is None:
+        import aiohttp
+
+        _user_agent = f"hfinfer/{__version__}; aiohttp/{aiohttp.__version__}"
+    return _user_agent
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -95,7 +119,11 @@ class HttpClient:
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self._session = session
         self._owns_session = session is None
+        import urllib.request  # here, not at import: it costs 15 ms to import
+
         self._env_proxies = urllib.request.getproxies_environment()
+        #: Size limits of whole answers, per kind (``HFINFER_MAX_*_BYTES``).
+        self.limits = BodyLimits.from_env()
 
     def __repr__(self) -> str:
         return (
@@ -127,6 +155,8 @@ class HttpClient:
     def session(self) -> aiohttp.ClientSession:
         """The aiohttp session, made on first use (inside the running loop)."""
         if self._session is None or (self._owns_session and self._session.closed):
+            import aiohttp
+
             timeouts = self.settings.timeouts
             self._session = aiohttp.ClientSession(
                 connector=self._make_connector(),
@@ -151,8 +181,10 @@ class HttpClient:
                     f"A SOCKS proxy needs the extra: pip install 'hfinfer[socks]' ({proxy.split('://')[0]})"
                 ) from exc
             return ProxyConnector.from_url(proxy, limit=0)
+        from .tap import TapConnector
+
         # No cap on connections: a gateway relays hundreds of streams at once.
-        return aiohttp.TCPConnector(limit=0, enable_cleanup_closed=False)
+        return TapConnector(limit=0, enable_cleanup_closed=False)
 
     def _http_proxy(self, url: str) -> str | None:
         """The HTTP proxy for ``url``: the configured one, else ``HTTPS_PROXY``/
@@ -164,6 +196,8 @@ class HttpClient:
             return None
         split = urlsplit(url)
         chosen = self._env_proxies.get(split.scheme)
+        import urllib.request
+
         if chosen is None or urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
             split.hostname or "", self._env_proxies
         ):
@@ -173,7 +207,7 @@ class HttpClient:
     def build_headers(self, url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The headers of a request to ``url``: credentials only for the host they are
         meant for (the HF token for Hugging Face's, a server's key for that server)."""
-        headers = {"user-agent": USER_AGENT}
+        headers = {"user-agent": user_agent()}
         token = self.settings.credential_for(url)
         if token:
             headers["authorization"] = f"Bearer {token}"
@@ -201,8 +235,9 @@ class HttpClient:
         """Send a request and yield its successful response (status < 400).
 
         Retries per the policy; an error answer raises the matching hfinfer
-        error. With ``stream=True`` the read limit switches from the first-byte
-        timeout to the stream-gap timeout once headers arrive. The response is
+        error. With ``stream=True`` a ``2xx`` chunked answer is read by hfinfer
+        (:mod:`hfinfer.http.chunked`) and every stream's gaps are bounded by the
+        stream-gap limit (hfinfer's own watchdog) once headers arrive. The response is
         closed on exit, freeing its connection even when abandoned mid-body.
         ``exchange``, when given, records the answer's request id and provider.
         ``expect`` checks the answer is what was asked for: ``"json"`` or
@@ -210,7 +245,9 @@ class HttpClient:
         JSON), ``"image"`` also anything that is not an image.
         """
         policy = retry or self.retry
-        body = orjson.dumps(json) if json is not None else None
+        # A copy at its exact size: orjson's buffer keeps 4 KiB or more, and the body
+        # stays referenced for the whole stream (retries, aiohttp's request).
+        body = bytes(memoryview(orjson.dumps(json))) if json is not None else None
         request_headers = self.build_headers(url, headers)
         if body is not None:
             request_headers.setdefault("content-type", "application/json")
@@ -219,7 +256,9 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                response = await self._send(method, url, body, params, request_headers, model)
+                response = await self._send(
+                    method, url, body, params, request_headers, model, stream
+                )
                 break
             except HFInferenceError as error:
                 delay = policy.delay(attempt, error)
@@ -236,15 +275,18 @@ class HttpClient:
                 attempt += 1
         if exchange is not None:
             exchange.record(response)
+        watch = None
         try:
             if expect is not None:
                 html_guard(response)
                 if expect == "image":
                     await self._refuse_non_image(response)
             if stream:
-                self._switch_to_stream_gap(response)
+                watch = self._watch_stream(response)
             yield response
         finally:
+            if watch is not None:
+                watch.cancel()
             # close() rather than release(): an unread body must not go back to the pool.
             if response.content.at_eof():
                 response.release()
@@ -259,17 +301,28 @@ class HttpClient:
         params: Any,
         headers: dict[str, str],
         model: str | None,
-    ) -> aiohttp.ClientResponse:
+        stream: bool = False,
+    ) -> Response:
         timeouts = self.settings.timeouts
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s headers=%s", method, url, redact_headers(headers))
-        proxy = self._http_proxy(url)
-        guard = TransportGuard(url, "send", timeouts, proxy=proxy)
-        with guard:
-            response = await self.session().request(
-                method, url, data=body, params=params, headers=headers, proxy=proxy
+        trace = RequestTrace(stream, timeouts.first_byte)
+        answered: ResponseError | None = None
+        try:
+            response = await self._request(trace, method, url, body, params, headers)
+        except ConnectionError as error:
+            if not trace.answered:
+                raise
+            answered = ResponseError(
+                f"{url} began an answer, then failed ({error}); not retried, since the "
+                "server may have acted on the request.",
+                url=url,
             )
-        guard.raise_kept()  # outside the block: aiohttp's exception holds the token
+        if answered is not None:
+            raise answered  # outside the handler: aiohttp's exception holds the token
+        tap = trace.tap
+        if tap is not None and tap.holding:
+            response.content = tap.claim(timeouts.stream_gap)
         if response.status < 400:
             return response
         try:
@@ -286,6 +339,30 @@ class HttpClient:
             hf_host=self.settings.is_hf_url(url),
         )
 
+    async def _request(
+        self,
+        trace: RequestTrace,
+        method: str,
+        url: str,
+        body: bytes | None,
+        params: Any,
+        headers: dict[str, str],
+    ) -> Response:
+        """aiohttp's request, its failures as hfinfer's errors; ``trace`` learns from
+        the connection's tap whether the server answered, and holds the tap."""
+        proxy = self._http_proxy(url)
+        guard = TransportGuard(url, "send", self.settings.timeouts, proxy=proxy)
+        reset = trace_requests.set(trace)
+        try:
+            with guard:
+                response = await self.session().request(
+                    method, url, data=body, params=params, headers=headers, proxy=proxy
+                )
+        finally:
+            trace_requests.reset(reset)
+        guard.raise_kept()  # outside the block: aiohttp's exception holds the token
+        return response
+
     async def _refuse_non_image(self, response: Response) -> None:
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("image/"):
@@ -299,31 +376,44 @@ class HttpClient:
             )
 
     @staticmethod
-    async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    async def _read_error_body(response: Response) -> bytes:
+        import aiohttp
+
         try:
             return await response.content.read(MAX_ERROR_BODY)
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return b""
 
-    def _switch_to_stream_gap(self, response: aiohttp.ClientResponse) -> None:
-        gap = self.settings.timeouts.stream_gap
-        protocol = response.connection.protocol if response.connection else None
-        if protocol is None or not hasattr(protocol, "read_timeout"):
-            return
-        protocol.read_timeout = gap
-        # The timer running now was armed with the first-byte limit when the headers
-        # (and often the first event) arrived; the new value only applies from the
-        # next read. Re-arm it, so the first gap is measured with stream_gap too.
-        # Only while it runs: once the body ended aiohttp dropped it, and a timer
-        # armed then would fire on a connection back in the pool.
-        restart = getattr(protocol, "start_timeout", None)
-        if restart is not None and getattr(protocol, "_read_timeout_handle", None) is not None:
-            restart()
+    def _watch_stream(self, response: Response) -> Any:
+        """Bound a stream's gaps with hfinfer's own watchdog: a body read by hfinfer
+        (:class:`~hfinfer.http.chunked.ChunkedBody`) runs its own; aiohttp's reader gets
+        a :class:`~hfinfer.http.chunked.ReaderWatch` instead of aiohttp's per-read timer
+        (which a broken framing leaves waiting forever). The watch, to cancel, or None."""
+        from .chunked import ChunkedBody, ReaderWatch
 
-    async def read_body(self, response: Response) -> bytes:
-        """The whole body of a non-streamed answer, bounded by the total timeout."""
+        gap = self.settings.timeouts.stream_gap
+        content = response.content
+        if isinstance(content, ChunkedBody) or not gap:
+            return None
+        protocol = response.connection.protocol if response.connection else None
+        if protocol is not None and hasattr(protocol, "read_timeout"):
+            protocol.read_timeout = None  # the watch measures the gaps
+            if getattr(protocol, "_read_timeout_handle", None) is not None:
+                protocol.start_timeout()  # drops the timer armed with the first-byte limit
+        return ReaderWatch(content, gap, asyncio.get_running_loop())
+
+    async def read_body(self, response: Response, kind: BodyKind | None = None) -> bytes:
+        """The whole body of a non-streamed answer, bounded by the total timeout and by
+        the size limit of its kind (:mod:`hfinfer.http.limits`; by default an image's
+        when the answer is one, else a generation's)."""
+        if kind is None:
+            is_image = response.headers.get("content-type", "").startswith("image/")
+            kind = "image" if is_image else "generation"
+        limit = self.limits.of(kind)
         with TransportGuard(response.url, "body", self.settings.timeouts, status=response.status):
-            body = await asyncio.wait_for(response.read(), self.settings.timeouts.total)
+            body = await asyncio.wait_for(
+                read_capped(response, kind, limit), self.settings.timeouts.total
+            )
         return body
 
     def reading(
@@ -336,9 +426,9 @@ class HttpClient:
         hfinfer's error, carrying what ``progress()`` says was delivered."""
         return TransportGuard(response.url, "stream", self.settings.timeouts, progress, unit)
 
-    async def read_json(self, response: Response) -> Any:
+    async def read_json(self, response: Response, kind: BodyKind | None = None) -> Any:
         """Decode a JSON answer; an HTML page gets its own clear error."""
-        raw = await self.read_body(response)
+        raw = await self.read_body(response, kind)
         content_type = response.headers.get("content-type", "")
         if looks_like_html(raw, content_type):
             raise error_from_response(
@@ -367,7 +457,7 @@ class HttpClient:
         retry: RetryPolicy | None = None,
     ) -> Any:
         async with self.open("GET", url, params=params, model=model, retry=retry) as response:
-            return await self.read_json(response)
+            return await self.read_json(response, "metadata")
 
 
 @asynccontextmanager
@@ -378,11 +468,17 @@ async def borrow_client(
     ``aiohttp.ClientSession`` wrapped (not closed here), ``None`` a new one."""
     if isinstance(session, HttpClient):
         yield session
-    elif isinstance(session, aiohttp.ClientSession):
+    elif _is_aiohttp_session(session):
         yield HttpClient(ClientSettings.resolve(), session=session)
     else:
         async with HttpClient(ClientSettings.resolve()) as http:
             yield http
+
+
+def _is_aiohttp_session(value: object) -> bool:
+    # A caller's aiohttp session means aiohttp is loaded already: nothing to import.
+    aiohttp = sys.modules.get("aiohttp")
+    return aiohttp is not None and isinstance(value, aiohttp.ClientSession)
 
 
 def html_guard(response: Response) -> None:

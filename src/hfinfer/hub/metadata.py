@@ -30,8 +30,6 @@ logger = logging.getLogger(__name__)
 LIST_RETRY = RetryPolicy(max_retries=1, backoff_base=0.2, backoff_cap=1.0, max_wait=2.0)
 
 
-
-
 class Hub:
     """The Hub API at ``http.settings.hub_endpoint``, through ``http``."""
 

@@ -324,7 +324,8 @@ def choose_template(
         named = {
             item["name"]: item["template"]
             for item in chat_template
-            if isinstance(item, Mapping) and isinstance(item.get("template"), str)
+            if isinstance(item, Mapping)
+            and isinstance(item.get("template"), str)
             and isinstance(item.get("name"), str)
         }
     if tools and "tool_use" in named:

@@ -117,8 +117,7 @@ def check_size(size: int) -> None:
     limit = max_chars()
     if size > limit:
         raise RenderLimitExceeded(
-            f"it would build a value of {size:,} characters or items, over the limit "
-            f"of {limit:,}"
+            f"it would build a value of {size:,} characters or items, over the limit of {limit:,}"
         )
 
 

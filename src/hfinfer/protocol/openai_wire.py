@@ -14,7 +14,7 @@ A request the API would refuse raises :class:`WireError` (an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,8 @@ class ChatRequest:
     def client_options(self, *, drop_params: bool) -> dict[str, Any]:
         """Keyword arguments for :meth:`hfinfer.AsyncClient.chat`."""
         options = dict(self.options)
+        if self.n > 1:  # the client refuses it where the protocol has no such thing (TGI)
+            options["n"] = self.n
         if self.max_tokens is not None:
             options["max_tokens"] = self.max_tokens
         if self.temperature is not None:
@@ -400,6 +402,19 @@ def _tool_call_body(call: ToolCall, index: int | None = None) -> dict[str, Any]:
     return body
 
 
+def _choice_body(
+    index: int, text: str, reasoning: str, tool_calls: Sequence[ToolCall], finish: str | None
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls
+                               else None}  # fmt: skip
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if tool_calls:
+        message["tool_calls"] = [_tool_call_body(call) for call in tool_calls]
+    return {"index": index, "message": message, "logprobs": None,
+            "finish_reason": finish or "stop"}  # fmt: skip
+
+
 def chat_completion(
     completion_id: str,
     model: str,
@@ -410,25 +425,25 @@ def chat_completion(
     tool_calls: tuple[ToolCall, ...] = (),
     finish_reason: str | None,
     usage: Usage | None,
+    others: Sequence[Any] = (),
 ) -> bytes:
-    """A whole ``chat.completion`` object, as JSON bytes."""
-    message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls
-                               else None}  # fmt: skip
-    if reasoning:
-        message["reasoning_content"] = reasoning
-    if tool_calls:
-        message["tool_calls"] = [_tool_call_body(call) for call in tool_calls]
+    """A whole ``chat.completion`` object, as JSON bytes. ``others`` are the answers
+    past the first (``n > 1``): objects with ``index``, ``text``, ``reasoning``,
+    ``tool_calls`` and ``finish_reason``."""
+    choices = [_choice_body(0, text, reasoning, tool_calls, finish_reason)]
+    choices += [
+        _choice_body(o.index, o.text, o.reasoning, o.tool_calls, o.finish_reason) for o in others
+    ]
     return _encode(
         {
             "id": completion_id,
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": finish_reason or "stop"}],
+            "choices": choices,
             "usage": usage_body(usage),
         }
-    )  # fmt: skip
+    )
 
 
 def text_completion(
@@ -462,16 +477,22 @@ class ChunkEncoder:
     ``"role": "assistant"``, as OpenAI's does.
     """
 
-    __slots__ = ("_head", "_role", "_tail")
+    __slots__ = ("_args", "_head", "_role", "_tail")
 
-    def __init__(self, completion_id: str, model: str, created: int) -> None:
+    def __init__(self, completion_id: str, model: str, created: int, index: int = 0) -> None:
+        self._args = (completion_id, model, created)
         self._head = (
             b'data: {"id":' + _encode(completion_id)
             + b',"object":"chat.completion.chunk","created":' + str(int(created)).encode()
-            + b',"model":' + _encode(model) + b',"choices":[{"index":0,"delta":{'
+            + b',"model":' + _encode(model) + b',"choices":[{"index":'
+            + str(int(index)).encode() + b',"delta":{'
         )  # fmt: skip
         self._role = b'"role":"assistant",'
         self._tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+
+    def for_choice(self, index: int) -> ChunkEncoder:
+        """The encoder of another answer of the same stream (``n > 1``)."""
+        return ChunkEncoder(*self._args, index=index)
 
     def _delta(self, inner: bytes) -> bytes:
         role, self._role = self._role, b""

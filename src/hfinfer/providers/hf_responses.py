@@ -71,9 +71,7 @@ async def _exchange(
     model = str(body.get("model", ""))
     async with (
         call_client(router, call) as http,
-        http.open(
-            "POST", url, json=body, stream=stream, model=model, expect="json"
-        ) as response,
+        http.open("POST", url, json=body, stream=stream, model=model, expect="json") as response,
     ):
         content_type = response.headers.get("content-type", "")
         request_id = response.headers.get("x-request-id")

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from ..config import ClientSettings, Timeouts
 from ..errors import InvalidRequestError
 from ..hosts import origin
+from ..http.pool import call_pool
 from ..http.retry import RetryPolicy
 from ..http.session import Exchange, HttpClient
 from ..types import Chunk, Messages, content_text
@@ -334,7 +335,7 @@ async def call_client(
     ):
         yield shared
         return
-    async with HttpClient(call.settings, retry=call.retry) as http:
+    async with call_pool(call.settings, call.retry) as http:
         yield http
 
 

@@ -9,6 +9,7 @@ check, the request id, the error table and the access log itself.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -27,7 +28,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .config import ServerConfig, load_config
 from .edge import json_response
 from .gateway import Gateway
-from .routes import chat, completions, health, images, metrics, models, page, render, responses
+from .routes import (
+    chat,
+    completions,
+    embeddings,
+    health,
+    images,
+    metrics,
+    models,
+    page,
+    render,
+    responses,
+)
 
 __all__ = ["OPTIONS_ENV", "ROUTE_GROUPS", "RouteGroup", "app_from_environment", "create_app"]
 
@@ -37,6 +49,7 @@ RouteGroup = Callable[[], list[BaseRoute]]
 ROUTE_GROUPS: list[RouteGroup] = [
     chat.routes,
     completions.routes,
+    embeddings.routes,
     render.routes,
     images.routes,
     models.routes,
@@ -61,12 +74,22 @@ def create_app(config: ServerConfig, *, extra_groups: Sequence[RouteGroup] = ())
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with Gateway(config) as gateway:
             app.state.gateway = gateway
+            _freeze_startup_objects()
             yield
 
     routes = [route for group in (*ROUTE_GROUPS, *extra_groups) for route in group()]
     app = GatewayApp(routes=[*routes, *_method_refusals(routes)], lifespan=lifespan)
     app.router.default = _unknown_route
     return app
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what start-up made (modules, classes, the clients) out of the garbage
+    collector's full passes: tens of thousands of objects that live as long as the
+    process would otherwise be walked again and again, pausing streams for tens of
+    milliseconds on a busy machine."""
+    gc.collect()
+    gc.freeze()
 
 
 class GatewayApp(Starlette):

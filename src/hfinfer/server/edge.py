@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,9 +20,18 @@ from .errors import EdgeError, failure_of
 from .exchange import Exchange, new_request_id
 from .gateway import Gateway
 
-__all__ = ["Endpoint", "EventStream", "endpoint", "json_response", "read_json"]
+__all__ = [
+    "CallerGone",
+    "Endpoint",
+    "EventStream",
+    "endpoint",
+    "json_response",
+    "read_json",
+    "unless_caller_leaves",
+]
 
 JSON = "application/json"
+T = TypeVar("T")
 
 
 def json_response(
@@ -122,6 +131,31 @@ class EventStream:
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+class CallerGone(EdgeError):
+    """The caller disconnected before the answer started (nothing is sent back)."""
+
+    def __init__(self) -> None:
+        super().__init__(499, "The caller disconnected.", code="client_disconnected")
+
+
+async def unless_caller_leaves(request: Request, work: Awaitable[T]) -> T:
+    """``work``'s result, or :class:`CallerGone` as soon as the caller disconnects,
+    with ``work`` cancelled (its upstream request closed): a cold model's retries
+    must not go on for a caller who left. Call it once the body has been read."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise CallerGone
+    return task.result()
 
 
 def stream_error(exc: BaseException, exchange: Exchange) -> bytes:

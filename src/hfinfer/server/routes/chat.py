@@ -17,8 +17,15 @@ from ...protocol.openai_wire import (
     chat_completion,
     parse_chat_request,
 )
-from ...types import FinishReason, Reasoning, ToolCalls, Usage
-from ..edge import EventStream, endpoint, json_response, read_json, stream_error
+from ...types import ChoiceChunk, FinishReason, Reasoning, ToolCalls, Usage
+from ..edge import (
+    EventStream,
+    endpoint,
+    json_response,
+    read_json,
+    stream_error,
+    unless_caller_leaves,
+)
 from ..exchange import Exchange
 from ..gateway import Gateway
 from ..resolve import start_chat
@@ -31,14 +38,14 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
     """Answer one chat request, whole or as an event stream."""
     config = gateway.config
     data = await read_json(request, config.max_body_bytes)
-    chat = parse_chat_request(data, max_tokens=config.max_tokens, max_n=1)
+    chat = parse_chat_request(data, max_tokens=config.max_tokens, max_n=config.max_n)
     exchange.model = chat.model
     if config.log_prompts:
         exchange.messages = chat.messages
     options = chat.client_options(drop_params=config.drop_params)
     options.update(call_options(request, gateway))
-    answer, target = await start_chat(
-        gateway, chat.model, chat.messages, stream=chat.stream, **options
+    answer, target = await unless_caller_leaves(
+        request, start_chat(gateway, chat.model, chat.messages, stream=chat.stream, **options)
     )
     exchange.upstream = target.upstream
     completion_id = "chatcmpl-" + exchange.request_id.removeprefix("req_")
@@ -48,6 +55,7 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
         body = chat_completion(
             completion_id, chat.model, created, text=answer.text, reasoning=answer.reasoning,
             tool_calls=answer.tool_calls, finish_reason=answer.finish_reason, usage=answer.usage,
+            others=answer.choices[1:],
         )  # fmt: skip
         return json_response(body)
     note_answer(exchange, answer.response, False)
@@ -68,6 +76,7 @@ async def chat_events(
     finish event, the usage event when asked, and ``[DONE]``; a failure midway
     is one error event instead of the end."""
     content, usage, finish, sent = encoder.content, None, None, 0
+    others: dict[int, ChunkEncoder] = {}
     try:
         async with stream:
             async for chunk in stream:
@@ -83,6 +92,10 @@ async def chat_events(
                     usage = chunk
                 elif isinstance(chunk, FinishReason):
                     finish = chunk.reason
+                elif isinstance(chunk, ChoiceChunk):
+                    event = other_choice(encoder, others, chunk)
+                    if event:
+                        yield event
     except Exception as exc:
         yield stream_error(exc, exchange)
         return
@@ -95,6 +108,23 @@ async def chat_events(
     if chat.include_usage:
         tail += encoder.usage(usage)
     yield tail + DONE_EVENT
+
+
+def other_choice(
+    encoder: ChunkEncoder, others: dict[int, ChunkEncoder], item: ChoiceChunk
+) -> bytes | None:
+    """The event of a piece of an answer past the first (``n > 1``), or ``None``."""
+    choice = others.get(item.index)
+    if choice is None:
+        choice = others[item.index] = encoder.for_choice(item.index)
+    piece = item.chunk
+    if isinstance(piece, str):
+        return choice.content(piece)
+    if isinstance(piece, Reasoning):
+        return choice.reasoning(piece.token) if piece.token else None
+    if isinstance(piece, ToolCalls):
+        return choice.tool_calls(piece.calls)
+    return choice.finish(piece.reason)
 
 
 def routes() -> list[BaseRoute]:

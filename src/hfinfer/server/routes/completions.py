@@ -19,7 +19,14 @@ from ...protocol.openai_wire import (
     text_completion,
 )
 from ...types import FinishReason, Usage
-from ..edge import EventStream, endpoint, json_response, read_json, stream_error
+from ..edge import (
+    EventStream,
+    endpoint,
+    json_response,
+    read_json,
+    stream_error,
+    unless_caller_leaves,
+)
 from ..exchange import Exchange
 from ..gateway import Gateway
 from ..resolve import Target, first_answer, resolve_model
@@ -53,7 +60,8 @@ async def completions(request: Request, gateway: Gateway, exchange: Exchange) ->
         complete: Any = target.client.complete  # one call for both overloads
         return await complete(target.model, wanted.prompt, stream=wanted.stream, **options)
 
-    answer, target = await first_answer(resolve_model(gateway, wanted.model), call)
+    targets = resolve_model(gateway, wanted.model)
+    answer, target = await unless_caller_leaves(request, first_answer(targets, call))
     exchange.upstream = target.upstream
     completion_id = "cmpl-" + exchange.request_id.removeprefix("req_")
     created = int(time.time())

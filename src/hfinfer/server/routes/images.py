@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...protocol.openai_wire import ImageRequest, parse_image_request
 from ...types import ImageResponse
-from ..edge import endpoint, json_response, read_json
+from ..edge import endpoint, json_response, read_json, unless_caller_leaves
 from ..errors import EdgeError
 from ..exchange import Exchange, new_request_id
 from ..gateway import Gateway
@@ -46,7 +46,8 @@ async def generate(request: Request, gateway: Gateway, exchange: Exchange) -> An
         rest = [_draw(target, image, i, options) for i in range(1, image.n)]
         return [first, *await asyncio.gather(*rest)]
 
-    made, target = await first_answer(resolve_model(gateway, image.model), call)
+    targets = resolve_model(gateway, image.model)
+    made, target = await unless_caller_leaves(request, first_answer(targets, call))
     exchange.upstream = target.upstream
     items = [_item(gateway, request, answer, image.response_format) for answer in made]
     return json_response({"created": int(time.time()), "data": items})
