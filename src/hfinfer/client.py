@@ -495,20 +495,12 @@ class AsyncClient:
         )
         result = ChatStream(chunks, response, exchange)
         try:
-            if not stream:
-                async with result:
-                    return await result.collect()
-            try:
-                await result.start()
-            except BaseException:
-                await result.aclose()
-                raise
+            return await _answer(result, stream)
         except ModelNotFoundError as exc:
             better = self._not_served(exc, sent_model)
             if better is exc:
                 raise
             raise better from exc
-        return result
 
     def _asked_provider(self, model: str, provider: Any) -> str | None:
         """The provider a router call named (not a policy): who answers, unless told otherwise."""
@@ -741,16 +733,7 @@ class AsyncClient:
         chunks = provider.create_async_generator(
             sent, [], stream=stream, raw_prompt=prompt, _exchange=exchange, **kwargs
         )
-        result = ChatStream(chunks, response, exchange)
-        if not stream:
-            async with result:
-                return await result.collect()
-        try:
-            await result.start()
-        except BaseException:
-            await result.aclose()
-            raise
-        return result
+        return await _answer(ChatStream(chunks, response, exchange), stream)
 
     async def relay_responses(
         self, body: dict[str, Any], *, api_key: str | None = None, bill_to: str | None = None
@@ -774,6 +757,20 @@ def _text_generation(api_base: str | None, options: dict[str, Any]) -> HuggingFa
     from .providers.hf_inference import HuggingFaceInference  # Jinja: load when used
 
     return HuggingFaceInference(api_base=api_base, **options)
+
+
+async def _answer(result: ChatStream, stream: bool) -> ChatResponse | ChatStream:
+    """The whole answer (``stream=False``), or the stream once it has started;
+    a stream that fails to start is closed before the error goes on."""
+    if not stream:
+        async with result:
+            return await result.collect()
+    try:
+        await result.start()
+    except BaseException:
+        await result.aclose()
+        raise
+    return result
 
 
 @overload
@@ -801,8 +798,7 @@ async def chat(
     >>> reply = await hfinfer.chat("Qwen/Qwen2.5-72B-Instruct", "Name a prime.")
     >>> reply.text, reply.finish_reason
     """
-    names = ("api_key", "api_base", "router_url", "proxy", "max_retries", "route")
-    client = AsyncClient(**{name: kwargs.pop(name) for name in names if name in kwargs})
+    client = _client_for_call(kwargs)
     return await client.chat(model, messages, stream=stream, **kwargs)  # type: ignore[call-overload]
 
 
@@ -816,7 +812,12 @@ async def embed(model: str, inputs: str | Sequence[str], **kwargs: Any) -> Embed
     >>> result = await hfinfer.embed("BAAI/bge-small-en-v1.5", ["a cat", "a dog"])
     >>> len(result.vectors), result.dimensions
     """
-    names = ("api_key", "api_base", "router_url", "proxy", "max_retries", "route")
-    client = AsyncClient(**{name: kwargs.pop(name) for name in names if name in kwargs})
+    client = _client_for_call(kwargs)
     async with client:
         return await client.embed(model, inputs, **kwargs)
+
+
+def _client_for_call(kwargs: dict[str, Any]) -> AsyncClient:
+    """A client made of the client options in ``kwargs``, which are taken out of it."""
+    names = ("api_key", "api_base", "router_url", "proxy", "max_retries", "route")
+    return AsyncClient(**{name: kwargs.pop(name) for name in names if name in kwargs})
