@@ -14,7 +14,13 @@ from ..errors import HFInferenceError
 __all__ = ["serve"]
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  hfinfer serve --port 8000 --api-key sk-local
+  hfinfer serve --config gateway.toml
+"""
+)
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option(
@@ -66,6 +72,14 @@ __all__ = ["serve"]
     is_flag=True,
     default=False,
     help="Ignore callers' X-HF-Bill-To header.",
+)
+@click.option(
+    "--log-db",
+    "log_db",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Write each exchange into the SQLite conversation log (the CLI's, or the file given).",
 )
 @click.option(
     "--log-prompts", is_flag=True, default=None, help="Put messages and answers in the access log."
