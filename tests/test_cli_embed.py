@@ -103,8 +103,10 @@ def test_models_info_of_a_missing_model(router_sync: FakeRouter) -> None:
 
 
 def test_models_still_lists(router_sync: FakeRouter) -> None:
+    # `hfinfer models` is the router's catalogue (issue 15's models command group).
+    router_sync.router_models.append({"id": "org/emb", "providers": [{"provider": "nebius"}]})
     code, out, _ = run("models")
-    assert code == 0 and out.strip()
+    assert code == 0 and "org/emb" in out.split()
 
 
 async def test_client_model_info(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,7 +45,7 @@ from .errors import (
     ModelNotFoundError,
     ModelNotSupportedError,
 )
-from .http.session import Exchange
+from .http.session import Exchange, HttpClient
 from .protocol.routing import POLICIES, decide_route, split_model
 from .protocol.routing import Route as Target
 from .providers.discovery import ServerInfo, known_servers
@@ -660,6 +660,30 @@ class AsyncClient:
             strict=True,
         )
         return [RouterModel.from_entry(e) for e in entries if isinstance(e.get("id"), str)]
+
+    async def hub_models(
+        self, task: str, *, search: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Models of ``task`` (a ``pipeline_tag`` such as ``"text-to-image"``) that an
+        Inference Provider serves, most trending first, as the Hub lists them (``id``,
+        ``pipeline_tag``, ``inferenceProviderMapping``); ``search`` filters the ids.
+        The router's catalogue (:meth:`models`) covers chat models only."""
+        from .config import ClientSettings
+        from .hub.metadata import Hub
+
+        settings = ClientSettings.resolve(
+            api_key=self._options["api_key"], proxy=self._options["proxy"]
+        )
+        params = {
+            "pipeline_tag": task,
+            "inference_provider": "all",
+            "search": search,
+            "sort": "trendingScore",
+            "limit": limit,
+            "expand[]": "inferenceProviderMapping",
+        }
+        async with HttpClient(settings) as http:
+            return await Hub(http).list_models(**params)
 
     async def render_prompt(
         self, model: str, messages: Messages | str, **options: Any

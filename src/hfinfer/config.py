@@ -27,6 +27,7 @@ __all__ = [
     "Timeouts",
     "cache_dir",
     "check_api_base",
+    "data_dir",
     "hf_home",
     "hub_endpoint",
     "is_hugging_face_url",
@@ -191,6 +192,29 @@ def cache_dir() -> Path:
     """Where hfinfer keeps its disk cache: ``HFINFER_CACHE_DIR``, else ``$HF_HOME/hfinfer``."""
     configured = _env("HFINFER_CACHE_DIR")
     return Path(configured).expanduser() if configured else hf_home() / "hfinfer"
+
+
+def data_dir() -> Path:
+    """Where hfinfer keeps what a user would miss if it were deleted (the chat log,
+    saved settings): ``HFINFER_DATA_DIR``; else ``$HF_HOME/hfinfer`` when ``HF_HOME``
+    is set (the user chose one folder for Hugging Face things); else the platform's
+    data folder: ``$XDG_DATA_HOME/hfinfer`` or ``~/.local/share/hfinfer``,
+    ``~/Library/Application Support/hfinfer`` on macOS, ``%LOCALAPPDATA%\\hfinfer``
+    on Windows. Logs are data, not cache: they do not go where caches are cleared."""
+    configured = _env("HFINFER_DATA_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    if _env("HF_HOME"):
+        return hf_home() / "hfinfer"
+    import sys
+
+    if sys.platform == "win32":
+        base = _env("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "hfinfer"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "hfinfer"
+    xdg = _env("XDG_DATA_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "hfinfer"
 
 
 def _env_float(name: str, default: float | None) -> float | None:

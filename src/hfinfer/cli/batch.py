@@ -21,12 +21,18 @@ __all__ = ["batch"]
 EXIT_STOPPED = 3
 
 
-@click.group("batch")
+@click.group("batch", epilog="""\b
+Examples:
+  hfinfer batch run -i prompts.jsonl -o answers.jsonl -m Qwen/Qwen2.5-7B-Instruct
+""")
 def batch() -> None:
     """Run batches of requests (OpenAI's batch JSONL, Parquet, Hub datasets)."""
 
 
-@batch.command("run")
+@batch.command("run", epilog="""\b
+Examples:
+  hfinfer batch run -i prompts.jsonl -o answers.jsonl -m Qwen/Qwen2.5-7B-Instruct
+""")
 @click.option("-i", "--input", "input_path", default=None,
               help="JSONL (OpenAI batch lines or shorthand), Parquet, or hf://datasets/...")
 @click.option("-o", "--output", required=True, help="Results JSONL (or .parquet table).")

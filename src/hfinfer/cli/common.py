@@ -15,6 +15,7 @@ import click
 from ..client import AsyncClient, choose_route
 from ..errors import HFInferenceError
 from ..types import Messages
+from .errors import describe_error
 
 __all__ = [
     "api_base_option",
@@ -39,8 +40,8 @@ api_base_option = click.option(
     help="A server's base URL, with or without /v1 (default: Hugging Face's router).",
 )
 api_key_option = click.option(
-    "--api-key",
     "--token",  # the Hugging Face CLI's spelling
+    "--api-key",
     "api_key",
     default=None,
     help="Token; default HF_TOKEN or the saved login token (for Hugging Face only). "
@@ -112,7 +113,7 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except HFInferenceError as exc:
-        err(f"error: {exc}")
+        err(f"error: {describe_error(exc)}")
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         err("interrupted")

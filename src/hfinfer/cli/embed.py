@@ -15,7 +15,13 @@ from .common import api_base_option, api_key_option, make_client, model_option, 
 __all__ = ["embed"]
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  hfinfer embed -m BAAI/bge-small-en-v1.5 "first text" "second text"
+  hfinfer embed -m BAAI/bge-small-en-v1.5 --file lines.txt --json
+"""
+)
 @click.argument("texts", nargs=-1)
 @model_option
 @click.option(

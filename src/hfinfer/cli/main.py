@@ -7,15 +7,15 @@ one holds the group and registers them.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from .._version import __version__
 from .batch import batch
 from .chat import chat
 from .embed import embed
+from .group import HFInferGroup
 from .image import image
+from .logs import logs
 from .models import models
 from .prompt import prompt
 from .serve import serve
@@ -23,19 +23,31 @@ from .serve import serve
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+GROUP_EPILOG = """\b
+Examples:
+  hfinfer "Name three primes"         (chat is the default command)
+  echo notes | hfinfer chat "Summarize"
+  hfinfer chat                        a conversation, on a terminal
+  hfinfer logs list -n 5
+  hfinfer models --search qwen
+  hfinfer image "a red fox in snow" -o fox.png
+
+\b
+Shell completion (bash; for zsh or fish, zsh_source or fish_source):
+  eval "$(_HFINFER_COMPLETE=bash_source hfinfer)"
+"""
+
+
+@click.group(
+    cls=HFInferGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=GROUP_EPILOG,
+)
 @click.version_option(__version__, prog_name="hfinfer")
-@click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug); anywhere.")
 def cli(verbose: int) -> None:
     """Chat, generate text and images with models hosted on Hugging Face."""
-    if verbose:
-        import logging
-
-        logging.basicConfig(
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
-            stream=sys.stderr,
-            format="%(levelname)s %(name)s: %(message)s",
-        )
+    # -v is taken from anywhere on the line by HFInferGroup.parse_args, which sets up logging.
 
 
 cli.add_command(chat)
@@ -45,7 +57,19 @@ cli.add_command(prompt)
 cli.add_command(models)
 cli.add_command(serve)
 cli.add_command(batch)
+cli.add_command(logs)
 
 
 def main() -> None:
-    cli(prog_name="hfinfer")
+    """The ``hfinfer`` script: a failure nobody foresaw is one line, not a traceback
+    (with -v, the traceback too)."""
+    from . import group
+    from .errors import describe_error
+
+    try:
+        cli(prog_name="hfinfer")
+    except Exception as exc:
+        if group.verbosity_given:
+            raise
+        click.echo(f"error: {describe_error(exc)} (a bug in hfinfer? please report it)", err=True)
+        raise SystemExit(1) from None

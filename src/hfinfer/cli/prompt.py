@@ -13,12 +13,21 @@ from .common import api_key_option, err, messages_from, messages_options, model_
 __all__ = ["prompt"]
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  hfinfer prompt -m meta-llama/Llama-3.1-8B-Instruct -s "Be brief" "Hi"
+  hfinfer prompt -m Qwen/Qwen2.5-7B-Instruct --messages chat.json --continue-final-message
+"""
+)
 @click.argument("prompt", required=False)
 @model_option
 @messages_options
 @click.option(
-    "--continue", "do_continue", is_flag=True, help="End the prompt inside the last message."
+    "--continue-final-message",
+    "do_continue",
+    is_flag=True,
+    help="End the prompt inside the last (assistant) message, to carry it on.",
 )
 @api_key_option
 def prompt(

@@ -14,7 +14,13 @@ from ..errors import HFInferenceError
 __all__ = ["serve"]
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  hfinfer serve --port 8000 --api-key sk-local
+  hfinfer serve --config gateway.toml
+"""
+)
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option(

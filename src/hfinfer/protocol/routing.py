@@ -100,15 +100,24 @@ def _describe(entries: Mapping[str, Mapping[str, Any]]) -> str:
     )
 
 
-def plan_route(model: str, choice: str | None, mapping: Any) -> Plan:
+def plan_route(model: str, choice: str | None, mapping: Any, task: str | None = None) -> Plan:
     """Decide the route from the Hub's provider mapping (``None``: unknown, trust the
-    router). ``choice`` is a provider name, a policy, or ``None``.
+    router). ``choice`` is a provider name, a policy, or ``None``; ``task`` the
+    model's ``pipeline_tag`` when the Hub told it.
 
     Raises :class:`ModelNotSupportedError` naming the providers that do serve
     the model when none does, when the requested provider does not, or when
-    they serve it only for a task other than chat or text-to-image.
+    they serve it only for a task other than chat or text-to-image; and for an
+    image model that no provider serves (it must not go to the chat route).
     """
     routed = f"{model}:{choice}" if choice else model
+    if mapping is None and task in _IMAGE_TASKS:
+        raise ModelNotSupportedError(
+            f"{model} is a {task} model and no Inference Provider serves it now. "
+            "Pick another model, or run it on a dedicated endpoint.",
+            model=model,
+            pipeline_tag=task,
+        )
     if mapping is None:
         return Plan("chat", routed)
     entries = _entries(mapping)
@@ -126,11 +135,14 @@ def plan_route(model: str, choice: str | None, mapping: Any) -> Plan:
     else:
         candidates = {n: e for n, e in entries.items() if e.get("status") in (None, "live")}
     if not candidates:
+        kind = f" ({task})" if task else ""
         raise ModelNotSupportedError(
-            f"No Inference Provider serves {model} now (providers listed: {_describe(entries)}). "
+            f"No Inference Provider serves {model}{kind} now (providers listed: "
+            f"{_describe(entries)}). "
             "Choose a model from HuggingFaceRouter.get_models(), or run it on a dedicated "
             "endpoint with HuggingFaceInference(api_base=...).",
             model=model,
+            pipeline_tag=task,
         )
     return _plan_for_task(model, routed, choice, candidates)
 

@@ -467,8 +467,9 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         hf_router = _is_hf_router(call)
         info = await type(self).get_provider_mapping(http, request.model) if hf_router else None
         mapping = None if info is None else info.get(_MAPPING_EXPAND[0])
+        task = None if info is None else info.get("pipeline_tag")
         plan = (
-            plan_route(request.model, request.provider, mapping)
+            plan_route(request.model, request.provider, mapping, task)
             if hf_router
             else Plan("chat", request.model)
         )
