@@ -100,6 +100,19 @@ def test_no_token_is_one_line_before_any_request(args: list[str], host: str) -> 
     assert took < QUICK
 
 
+def test_image_without_a_token_is_one_line_before_any_request(tmp_path: Path) -> None:
+    hub = FakeHF()
+    with running_in_thread(hub):
+        code, out, err, took = run_hfinfer(
+            "image", "a lighthouse", "-m", "org/draws", "-o", str(tmp_path / "out.png"),
+            **hugging_face_defaults(HF_ENDPOINT=hub.url),
+        )  # fmt: skip
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("error: No Hugging Face token found"), err
+    assert hub.requests == [] and not (tmp_path / "out.png").exists()
+    assert took < QUICK
+
+
 def test_token_file_of_hf_auth_login_is_enough(isolated_env: Path) -> None:
     (isolated_env / "token").write_text("hf_saved\n", encoding="utf-8")
     code, out, err, _ = run_hfinfer("chat", "Hi", "-m", "org/m", **hugging_face_defaults())

@@ -470,3 +470,55 @@ def test_embeddings_bounds(configured: Gateway) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client_for(configured).embeddings.create(model="org/emb", input=[])
     assert caught.value.body["param"] == "input"
+# -- the SQLite log -----------------------------------------------------------------
+
+
+def test_log_db_keeps_each_exchange(router: FakeRouter, tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "logs.db"
+    started = _start(router, tmp_path, ["--log-db", str(database)])
+    try:
+        client_for(started).chat.completions.create(
+            model="org/chat", messages=[{"role": "user", "content": "remember me"}]
+        )
+        list(
+            client_for(started).chat.completions.create(
+                model="org/chat", messages=USER, stream=True
+            )
+        )
+    finally:
+        started.stop()
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT model, output, status, input_messages, completion_tokens FROM turns "
+            "ORDER BY created"
+        ).fetchall()
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        ("org/chat", "Hello there!", "done", 3), ("org/chat", "Hello there!", "done", 3)
+    ]  # fmt: skip
+    assert json.loads(rows[0][3])[0]["content"] == "remember me"
+
+
+def test_log_db_flag_also_keeps_stored_responses(router: FakeRouter, tmp_path: Path) -> None:
+    # One file for both: the exchanges as turns, and the Responses store's own table.
+    database = tmp_path / "shared.db"
+    started = _start(
+        router, tmp_path, ["--log-db", str(database)], HFINFER_RESPONSES_RELAY="0"
+    )
+    try:
+        client = client_for(started)
+        first = client.responses.create(model="org/chat", input="My name is Ada", store=True)
+        second = client.responses.create(
+            model="org/chat", input="What is my name?", previous_response_id=first.id
+        )
+    finally:
+        started.stop()
+    assert second.previous_response_id == first.id and second.output_text == "Hello there!"
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        turns = db.execute("SELECT count(*) FROM turns").fetchone()[0]
+    assert "turns" in tables and any("response" in name for name in tables)
+    assert turns >= 2

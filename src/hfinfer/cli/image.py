@@ -7,7 +7,15 @@ from pathlib import Path
 import click
 
 from ..types import ImageResponse
-from .common import api_base_option, api_key_option, err, make_client, model_option, route_option
+from .common import (
+    api_base_option,
+    api_key_option,
+    err,
+    make_client,
+    model_option,
+    require_token,
+    route_option,
+)
 from .common import run as run_command
 from .image_output import check_target, plan_target
 
@@ -66,6 +74,7 @@ def image(
     problem = check_target(output, raw, force)
     if problem:  # said before anything is sent, so no image is paid for and lost
         raise click.ClickException(problem)
+    require_token(api_key, route, api_base, model or "")
 
     async def go() -> ImageResponse:
         async with make_client(route, api_base, api_key) as client:

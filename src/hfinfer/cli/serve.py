@@ -74,6 +74,14 @@ Examples:
     help="Ignore callers' X-HF-Bill-To header.",
 )
 @click.option(
+    "--log-db",
+    "log_db",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Write each exchange into the SQLite conversation log (the CLI's, or the file given).",
+)
+@click.option(
     "--log-prompts", is_flag=True, default=None, help="Put messages and answers in the access log."
 )
 @click.option(

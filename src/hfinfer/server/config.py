@@ -98,6 +98,11 @@ class ServerConfig:
         return replace(self, **given)
 
     @property
+    def keeps_exchanges(self) -> bool:
+        """Whether prompts and answers are kept for a log (``--log-prompts``, ``--log-db``)."""
+        return self.log_prompts or self.log_db is not None
+
+    @property
     def loopback(self) -> bool:
         """Whether the gateway listens on this machine only."""
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")

@@ -10,9 +10,11 @@ from typing import Any
 import msgspec
 
 from ..client import AsyncClient
+from ..logs.settings import logs_db_path
 from .config import ServerConfig
 from .exchange import Exchange
 from .images import ImageStore
+from .logdb import ExchangeLog
 from .metrics import Metrics
 
 __all__ = ["Gateway", "check_upstreams"]
@@ -33,6 +35,14 @@ class Gateway:
         }
         self.metrics = Metrics()
         self.images = ImageStore(ttl=config.image_url_ttl)
+        #: The SQLite log (``--log-db``; ``""`` means the CLI's own file): exchanges go
+        #: in as conversation turns, and the Responses store keeps its table there.
+        self.log_db_path: str | None = (
+            None if config.log_db is None else str(config.log_db or logs_db_path())
+        )
+        self.exchange_log: ExchangeLog | None = None
+        if self.log_db_path is not None:
+            self.exchange_log = ExchangeLog(self.log_db_path)
 
     async def __aenter__(self) -> Gateway:
         await self.router.__aenter__()
@@ -43,10 +53,14 @@ class Gateway:
     async def __aexit__(self, *exc: object) -> None:
         for client in (self.router, *self.upstream_clients.values()):
             await client.aclose()
+        if self.exchange_log is not None:
+            await self.exchange_log.aclose()
 
     def record(self, exchange: Exchange) -> None:
         """One finished request: its access-log line and its metrics."""
         self.metrics.observe(exchange)
+        if self.exchange_log is not None:
+            self.exchange_log.write(exchange)
         if access_logger.isEnabledFor(logging.INFO):
             line = _encode_line(exchange.log_fields(with_prompts=self.config.log_prompts))
             access_logger.info("%s", line.decode())

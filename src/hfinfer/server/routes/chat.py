@@ -40,7 +40,7 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
     data = await read_json(request, config.max_body_bytes)
     chat = parse_chat_request(data, max_tokens=config.max_tokens, max_n=config.max_n)
     exchange.model = chat.model
-    if config.log_prompts:
+    if config.keeps_exchanges:
         exchange.messages = chat.messages
     options = chat.client_options(drop_params=config.drop_params)
     options.update(call_options(request, gateway))
@@ -51,7 +51,7 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
     completion_id = "chatcmpl-" + exchange.request_id.removeprefix("req_")
     created = int(time.time())
     if isinstance(answer, ChatResponse):
-        note_answer(exchange, answer, config.log_prompts)
+        note_answer(exchange, answer, config.keeps_exchanges)
         body = chat_completion(
             completion_id, chat.model, created, text=answer.text, reasoning=answer.reasoning,
             tool_calls=answer.tool_calls, finish_reason=answer.finish_reason, usage=answer.usage,
@@ -61,7 +61,7 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
     note_answer(exchange, answer.response, False)
     exchange.first_token()  # the stream holds its first chunk already
     encoder = ChunkEncoder(completion_id, chat.model, created)
-    events = chat_events(answer, encoder, chat, exchange, config.log_prompts)
+    events = chat_events(answer, encoder, chat, exchange, config.keeps_exchanges)
     return EventStream(events, exchange, gateway.record)
 
 

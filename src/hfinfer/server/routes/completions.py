@@ -52,7 +52,7 @@ async def completions(request: Request, gateway: Gateway, exchange: Exchange) ->
     data = await read_json(request, config.max_body_bytes)
     wanted = parse_completion_request(data, max_tokens=config.max_tokens, max_n=1)
     exchange.model = wanted.model
-    if config.log_prompts:
+    if config.keeps_exchanges:
         exchange.messages = wanted.prompt
     options = {**_options(wanted, config.drop_params), **call_options(request, gateway)}
 
@@ -66,7 +66,7 @@ async def completions(request: Request, gateway: Gateway, exchange: Exchange) ->
     completion_id = "cmpl-" + exchange.request_id.removeprefix("req_")
     created = int(time.time())
     if isinstance(answer, ChatResponse):
-        note_answer(exchange, answer, config.log_prompts)
+        note_answer(exchange, answer, config.keeps_exchanges)
         return json_response(text_completion(
             completion_id, wanted.model, created, text=answer.text,
             finish_reason=answer.finish_reason, usage=answer.usage,

@@ -115,8 +115,8 @@ async def _bridged(
 
 def store_of(gateway: Gateway) -> ResponseStore | None:
     """The gateway's response store: in its log database, when it has one."""
-    path = gateway.config.log_db
-    return None if not path else _STORES.setdefault(path, ResponseStore(path))
+    path = gateway.log_db_path
+    return None if path is None else _STORES.setdefault(path, ResponseStore(path))
 
 
 _STORES: dict[str, ResponseStore] = {}
