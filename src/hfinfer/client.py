@@ -56,12 +56,14 @@ from .types import (
     EmbeddingResponse,
     FinishReason,
     ImageResponse,
+    Logprobs,
     Messages,
     ModelInfo,
     Reasoning,
     RelayedResponse,
     RenderedPrompt,
     RouterModel,
+    TokenLogprob,
     ToolCall,
     ToolCalls,
     Usage,
@@ -127,7 +129,8 @@ class ChatResponse:
     answered, when known), ``request_id`` (the answer's ``x-request-id``),
     ``time_to_first_token`` and ``duration`` in seconds (``None`` until known).
     With ``n > 1``, :attr:`choices` holds every answer (the fields above are
-    the first's). ``str(response)`` is the text; :meth:`to_dict` is JSON-ready.
+    the first's). ``logprobs`` holds the tokens' log probabilities, when asked
+    (``logprobs=True``) and sent. ``str(response)`` is the text; :meth:`to_dict` is JSON-ready.
     """
 
     model: str
@@ -145,6 +148,7 @@ class ChatResponse:
     time_to_first_token: float | None = None
     duration: float | None = None
     others: dict[int, ChatChoice] = field(default_factory=dict, repr=False)
+    logprobs: tuple[TokenLogprob, ...] = field(default=(), repr=False)
 
     def __str__(self) -> str:
         return self.text
@@ -163,6 +167,8 @@ class ChatResponse:
             self.usage = chunk
         elif isinstance(chunk, ImageResponse):
             self.images.append(chunk)
+        elif isinstance(chunk, Logprobs):
+            self.logprobs += chunk.content
         elif isinstance(chunk, ChoiceChunk):
             choice = self.others.get(chunk.index) or self.others.setdefault(
                 chunk.index, ChatChoice(chunk.index)
@@ -189,6 +195,7 @@ class ChatResponse:
                 "total_tokens": usage.total_tokens,
             },
             "images": [url for image in self.images for url in image.images],
+            "logprobs": [t.to_dict() for t in self.logprobs] if self.logprobs else None,
             "messages": _json_ready(self.messages),
             "options": _json_ready(self.options),
             "time_to_first_token": self.time_to_first_token,

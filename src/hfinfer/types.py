@@ -21,6 +21,7 @@ __all__ = [
     "EmbeddingResponse",
     "FinishReason",
     "ImageResponse",
+    "Logprobs",
     "Message",
     "Messages",
     "ModelInfo",
@@ -30,6 +31,7 @@ __all__ = [
     "RelayedResponse",
     "RenderedPrompt",
     "RouterModel",
+    "TokenLogprob",
     "ToolCall",
     "ToolCalls",
     "Usage",
@@ -139,6 +141,46 @@ class ToolCalls:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One token of the answer and its log probability, as OpenAI defines them:
+    ``bytes`` its UTF-8 bytes (when sent), ``top_logprobs`` the likeliest tokens
+    at that place (each a ``TokenLogprob`` without top tokens of its own)."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    top_logprobs: tuple[TokenLogprob, ...] = ()
+
+    def to_dict(self, *, top: bool = True) -> dict[str, Any]:
+        """OpenAI's JSON shape (``top=False``: an entry of ``top_logprobs``)."""
+        out: dict[str, Any] = {
+            "token": self.token,
+            "logprob": self.logprob,
+            "bytes": None if self.bytes is None else list(self.bytes),
+        }
+        if top:
+            out["top_logprobs"] = [t.to_dict(top=False) for t in self.top_logprobs]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Logprobs:
+    """Log probabilities of answer tokens (``logprobs=True``), when the server sends
+    them; ``content`` holds one :class:`TokenLogprob` per token, in order."""
+
+    content: tuple[TokenLogprob, ...]
+
+    def __iter__(self) -> Iterator[TokenLogprob]:
+        return iter(self.content)
+
+    def __len__(self) -> int:
+        return len(self.content)
+
+    def __str__(self) -> str:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
 class ImageResponse:
     """Generated image(s): ``images`` are URLs, often ``data:`` URLs holding the bytes.
 
@@ -226,7 +268,9 @@ def decode_data_url(url: str) -> tuple[bytes, str]:
     return body, media_type
 
 
-Chunk = str | FinishReason | Usage | Reasoning | ToolCalls | ImageResponse | ChoiceChunk
+Chunk = (
+    str | FinishReason | Usage | Reasoning | ToolCalls | Logprobs | ImageResponse | ChoiceChunk
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,16 @@ import msgspec
 import orjson
 
 from ..errors import InvalidRequestError, ResponseError, StreamError
-from ..types import ChoiceChunk, FinishReason, Reasoning, ToolCall, ToolCalls, Usage
+from ..types import (
+    ChoiceChunk,
+    FinishReason,
+    Logprobs,
+    Reasoning,
+    TokenLogprob,
+    ToolCall,
+    ToolCalls,
+    Usage,
+)
 
 __all__ = [
     "CHAT_PARAMETERS",
@@ -33,6 +42,7 @@ __all__ = [
     "build_chat_request",
     "decode_completion",
     "finish_reason",
+    "logprobs_from",
     "usage_from",
 ]
 
@@ -109,7 +119,7 @@ _FINISH_REASONS = {
 
 Piece = str | Reasoning
 #: What the decoder hands on: the first answer's pieces, and other answers' wrapped.
-Item = str | Reasoning | ChoiceChunk
+Item = str | Reasoning | Logprobs | ChoiceChunk
 Tail = ToolCalls | Usage | FinishReason | ChoiceChunk
 
 
@@ -202,6 +212,35 @@ def usage_from(usage: Any) -> Usage | None:
     )
 
 
+def logprobs_from(value: Any) -> Logprobs | None:
+    """:class:`Logprobs` from a choice's ``logprobs`` object (its ``content`` list),
+    or ``None`` when it holds no token; malformed entries are skipped."""
+    content = value.get("content") if isinstance(value, Mapping) else None
+    if not isinstance(content, list):
+        return None
+    tokens = tuple(t for t in map(_token_logprob, content) if t is not None)
+    return Logprobs(tokens) if tokens else None
+
+
+def _token_logprob(entry: Any, with_top: bool = True) -> TokenLogprob | None:
+    if not isinstance(entry, Mapping):
+        return None
+    token, logprob = entry.get("token"), entry.get("logprob")
+    if not isinstance(token, str) or isinstance(logprob, bool):
+        return None
+    if not isinstance(logprob, (int, float)):
+        return None
+    raw = entry.get("bytes")
+    data = tuple(raw) if isinstance(raw, list) and all(type(b) is int for b in raw) else None
+    tops = entry.get("top_logprobs") if with_top else None
+    top = (
+        tuple(t for t in (_token_logprob(x, False) for x in tops) if t is not None)
+        if isinstance(tops, list)
+        else ()
+    )
+    return TokenLogprob(token, float(logprob), data, top)
+
+
 class _Partial:
     __slots__ = ("arguments", "id", "name")
 
@@ -266,6 +305,7 @@ class _Delta(msgspec.Struct):
 class _Choice(msgspec.Struct):
     delta: _Delta | None = None
     finish_reason: Any = None
+    logprobs: Any = None
     index: Any = 0
 
 
@@ -303,6 +343,8 @@ class ChatChunkDecoder:
     in :attr:`error` after the pieces before it are returned, so the caller
     delivers those first. With ``n > 1``, the pieces of answers other than the
     first (``choices[].index`` > 0) come wrapped in :class:`ChoiceChunk`.
+    A choice's ``logprobs.content`` (the first answer's) comes as :class:`Logprobs`
+    after that event's text.
     """
 
     __slots__ = ("done", "error", "events", "finish_reason", "others", "parts", "tools", "usage")
@@ -380,6 +422,10 @@ class ChatChunkDecoder:
                     self.parts.extend(p for p in new if isinstance(p, str))
                     if delta.tool_calls:
                         self.tools.add(delta.tool_calls)
+                if choice.logprobs is not None:  # only when asked for: null or absent else
+                    found = logprobs_from(choice.logprobs)
+                    if found is not None:
+                        pieces.append(found)
                 self.finish_reason = finish_reason(choice.finish_reason) or self.finish_reason
         return pieces
 
@@ -470,7 +516,8 @@ def _tail(
 def decode_completion(body: Any) -> tuple[list[Item], list[Tail]]:
     """A whole ``chat.completion``, as a stream would give it: the pieces
     (reasoning, then the raw answer text) and the tail (tool calls, usage, the
-    finish reason). Answers past the first (``n > 1``) follow, wrapped in
+    finish reason); the first answer's ``logprobs`` as :class:`Logprobs` after its
+    text. Answers past the first (``n > 1``) follow, wrapped in
     :class:`ChoiceChunk`. Raises :class:`ResponseError` for another shape."""
     choices = body.get("choices") if isinstance(body, Mapping) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
@@ -483,7 +530,8 @@ def decode_completion(body: Any) -> tuple[list[Item], list[Tail]]:
         index = index if isinstance(index, int) and index >= 0 else position
         found, calls, reason = _whole_choice(choice)
         if index == 0:
-            pieces[:0] = found
+            scores = logprobs_from(choice.get("logprobs"))
+            pieces[:0] = [*found, scores] if scores is not None else found
             tail[:0] = _tail(calls, usage, reason)
         else:
             pieces.extend(ChoiceChunk(index, piece) for piece in found)

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from ..errors import InvalidRequestError
-from ..types import ToolCall, Usage
+from ..types import TokenLogprob, ToolCall, Usage
 
 __all__ = [
     "CHAT_OPTIONS",
@@ -37,6 +37,7 @@ __all__ = [
     "encode_json",
     "error_body",
     "error_event",
+    "logprobs_body",
     "parse_chat_request",
     "parse_completion_request",
     "parse_embedding_request",
@@ -204,6 +205,11 @@ class ChatRequest:
     temperature: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def logprobs(self) -> bool:
+        """Whether the caller asked for log probabilities (``logprobs: true``)."""
+        return self.options.get("logprobs") is True
 
     def client_options(self, *, drop_params: bool) -> dict[str, Any]:
         """Keyword arguments for :meth:`hfinfer.AsyncClient.chat`."""
@@ -402,16 +408,23 @@ def _tool_call_body(call: ToolCall, index: int | None = None) -> dict[str, Any]:
     return body
 
 
+def logprobs_body(tokens: Sequence[TokenLogprob]) -> dict[str, Any]:
+    """A choice's ``logprobs`` object, as OpenAI writes it."""
+    return {"content": [token.to_dict() for token in tokens], "refusal": None}
+
+
 def _choice_body(
-    index: int, text: str, reasoning: str, tool_calls: Sequence[ToolCall], finish: str | None
-) -> dict[str, Any]:
+    index: int, text: str, reasoning: str, tool_calls: Sequence[ToolCall], finish: str | None,
+    logprobs: Sequence[TokenLogprob] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls
                                else None}  # fmt: skip
     if reasoning:
         message["reasoning_content"] = reasoning
     if tool_calls:
         message["tool_calls"] = [_tool_call_body(call) for call in tool_calls]
-    return {"index": index, "message": message, "logprobs": None,
+    scores = None if logprobs is None else logprobs_body(logprobs)
+    return {"index": index, "message": message, "logprobs": scores,
             "finish_reason": finish or "stop"}  # fmt: skip
 
 
@@ -426,11 +439,13 @@ def chat_completion(
     finish_reason: str | None,
     usage: Usage | None,
     others: Sequence[Any] = (),
+    logprobs: Sequence[TokenLogprob] | None = None,
 ) -> bytes:
     """A whole ``chat.completion`` object, as JSON bytes. ``others`` are the answers
     past the first (``n > 1``): objects with ``index``, ``text``, ``reasoning``,
-    ``tool_calls`` and ``finish_reason``."""
-    choices = [_choice_body(0, text, reasoning, tool_calls, finish_reason)]
+    ``tool_calls`` and ``finish_reason``. ``logprobs`` (the first answer's tokens)
+    fills ``choices[0].logprobs``; ``None`` writes ``null``."""
+    choices = [_choice_body(0, text, reasoning, tool_calls, finish_reason, logprobs)]
     choices += [
         _choice_body(o.index, o.text, o.reasoning, o.tool_calls, o.finish_reason) for o in others
     ]
@@ -510,6 +525,14 @@ class ChunkEncoder:
         """Tool-call deltas: each with its ``index``, ``id``, name and whole ``arguments``."""
         bodies = [_tool_call_body(call, first_index + i) for i, call in enumerate(calls)]
         return self._delta(b'"tool_calls":' + _encode(bodies))
+
+    def logprobs(self, tokens: Sequence[TokenLogprob]) -> bytes:
+        """An event of log probabilities: an empty delta and ``logprobs.content``."""
+        role, self._role = self._role, b""
+        return (
+            self._head + role.rstrip(b",") + b'},"logprobs":' + _encode(logprobs_body(tokens))
+            + b',"finish_reason":null}]}\n\n'
+        )  # fmt: skip
 
     def finish(self, reason: str | None) -> bytes:
         """The last choice event: an empty delta and the finish reason."""

@@ -17,7 +17,7 @@ from ...protocol.openai_wire import (
     chat_completion,
     parse_chat_request,
 )
-from ...types import ChoiceChunk, FinishReason, Reasoning, ToolCalls, Usage
+from ...types import ChoiceChunk, FinishReason, Logprobs, Reasoning, ToolCalls, Usage
 from ..edge import (
     EventStream,
     endpoint,
@@ -55,7 +55,7 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
         body = chat_completion(
             completion_id, chat.model, created, text=answer.text, reasoning=answer.reasoning,
             tool_calls=answer.tool_calls, finish_reason=answer.finish_reason, usage=answer.usage,
-            others=answer.choices[1:],
+            others=answer.choices[1:], logprobs=answer.logprobs if chat.logprobs else None,
         )  # fmt: skip
         return json_response(body)
     note_answer(exchange, answer.response, False)
@@ -76,6 +76,7 @@ async def chat_events(
     finish event, the usage event when asked, and ``[DONE]``; a failure midway
     is one error event instead of the end."""
     content, usage, finish, sent = encoder.content, None, None, 0
+    logprobs = chat.logprobs  # written only when the caller asked for them
     others: dict[int, ChunkEncoder] = {}
     try:
         async with stream:
@@ -96,6 +97,8 @@ async def chat_events(
                     event = other_choice(encoder, others, chunk)
                     if event:
                         yield event
+                elif isinstance(chunk, Logprobs) and logprobs:
+                    yield encoder.logprobs(chunk.content)
     except Exception as exc:
         yield stream_error(exc, exchange)
         return
