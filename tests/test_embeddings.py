@@ -304,3 +304,25 @@ async def test_similarity_from_embeddings_elsewhere(router: FakeRouter, own: Fak
     assert await tei.similarity("", "a", ["b"]) == [pytest.approx(1.0)]
     with pytest.raises(InvalidRequestError):
         await tei.similarity("", "", ["b"])
+
+
+@pytest.mark.parametrize(
+    "provider_id", ["../../api/whoami-v2", "org/../x", "%2e%2e/x", "m?x=1", "a//b", "/m"]
+)
+async def test_a_bad_provider_id_is_never_sent_for_embeddings_or_similarity(
+    router: FakeRouter, provider_id: str
+) -> None:
+    served(router, "org/emb", hf_inference=provider_id)
+    with pytest.raises(InvalidRequestError, match="not a valid provider model id"):
+        await hfinfer.embed("org/emb", "x")
+    router.models["org/sim"] = {
+        "id": "org/sim",
+        "inferenceProviderMapping": {
+            "hf-inference": {
+                "status": "live", "providerId": provider_id, "task": "sentence-similarity"
+            }
+        },
+    }  # fmt: skip
+    with pytest.raises(InvalidRequestError, match="not a valid provider model id"):
+        await AsyncClient().similarity("org/sim", "a", ["b"])
+    assert [r.path for r in router.requests if r.method == "POST"] == []

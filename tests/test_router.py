@@ -539,7 +539,7 @@ def test_split_model_splits_only_a_provider_name(model: str) -> None:
     assert split_model(model) == (model, None)
 
 
-@pytest.mark.parametrize("provider", ["hf-inference", "fal-ai"])
+@pytest.mark.parametrize("provider", ["hf-inference", "fal-ai", "replicate", "wavespeed"])
 @pytest.mark.parametrize(
     "provider_id", ["../../api/whoami-v2", "org/../x", "%2e%2e/x", "m?x=1", "a//b", "/m"]
 )

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ...errors import InvalidRequestError, ResponseError
+from ..repo_ids import check_provider_id
 
 __all__ = [
     "EmbeddingAnswer",
@@ -151,7 +152,8 @@ class HFInferenceEmbeddings(FeatureExtraction):
     provider: ClassVar[str] = "hf-inference"
 
     def path(self, provider_id: str) -> str:
-        return f"/models/{quote(provider_id, safe='/')}/pipeline/feature-extraction"
+        checked = check_provider_id(provider_id, self.provider)
+        return f"/models/{quote(checked, safe='/')}/pipeline/feature-extraction"
 
     def payload(
         self, provider_id: str, inputs: list[str], options: Mapping[str, Any]

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ...errors import ResponseError
+from ..repo_ids import check_provider_id
 from .base import ImageKnobs, ImageSource, Job, JobState, TextToImage, router_path
 
 __all__ = ["ReplicateImages"]
@@ -21,9 +22,10 @@ class ReplicateImages(TextToImage):
     provider: ClassVar[str] = "replicate"
 
     def path(self, provider_id: str) -> str:
-        if ":" in provider_id:
+        checked = check_provider_id(provider_id, self.provider)
+        if ":" in checked:
             return "/replicate/v1/predictions"
-        return f"/replicate/v1/models/{quote(provider_id, safe='/')}/predictions"
+        return f"/replicate/v1/models/{quote(checked, safe='/')}/predictions"
 
     def headers(self) -> dict[str, str]:
         return {"prefer": "wait"}

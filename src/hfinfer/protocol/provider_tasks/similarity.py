@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ...errors import InvalidRequestError, ResponseError
+from ..repo_ids import check_provider_id
 from .embeddings import EmbeddingRequest, check_inputs
 
 __all__ = ["SentenceSimilarity", "cosine"]
@@ -26,7 +27,8 @@ class SentenceSimilarity:
         if not isinstance(sentence, str) or not sentence:
             raise InvalidRequestError("similarity() needs a sentence to compare the others with")
         texts = check_inputs(others)
-        path = f"/models/{quote(provider_id, safe='/')}/pipeline/sentence-similarity"
+        checked = check_provider_id(provider_id, self.provider)
+        path = f"/models/{quote(checked, safe='/')}/pipeline/sentence-similarity"
         return EmbeddingRequest(path, {"inputs": {"source_sentence": sentence, "sentences": texts}})
 
     def answer(self, body: Any, count: int) -> list[float]:

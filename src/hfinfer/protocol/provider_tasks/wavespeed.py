@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ...errors import ResponseError
+from ..repo_ids import check_provider_id
 from .base import ImageKnobs, ImageSource, Job, JobState, TextToImage, router_path
 
 __all__ = ["WavespeedImages"]
@@ -20,7 +21,8 @@ class WavespeedImages(TextToImage):
     provider: ClassVar[str] = "wavespeed"
 
     def path(self, provider_id: str) -> str:
-        return f"/wavespeed/api/v3/{quote(provider_id, safe='/')}"
+        checked = check_provider_id(provider_id, self.provider)
+        return f"/wavespeed/api/v3/{quote(checked, safe='/')}"
 
     def payload(self, provider_id: str, prompt: str, knobs: ImageKnobs) -> dict[str, Any]:
         return {
