@@ -77,10 +77,10 @@ def test_config_errors_name_the_problem(tmp_path: Path, text: str, message: str)
 
 def test_exposure_rules() -> None:
     ServerConfig().check_exposure()  # loopback: fine without a key
-    ServerConfig(host="0.0.0.0", api_key="k").check_exposure()
-    ServerConfig(host="0.0.0.0", insecure_no_auth=True).check_exposure()
+    ServerConfig(host="gateway.invalid", api_key="k").check_exposure()
+    ServerConfig(host="gateway.invalid", insecure_no_auth=True).check_exposure()
     with pytest.raises(InvalidRequestError, match="--insecure-no-auth"):
-        ServerConfig(host="0.0.0.0").check_exposure()
+        ServerConfig(host="gateway.invalid").check_exposure()
 
 
 def test_options_override_the_file(tmp_path: Path) -> None:

@@ -355,7 +355,9 @@ def test_health_needs_no_key_and_asks_no_upstream(
 
 
 def test_listening_beyond_loopback_needs_a_key() -> None:
-    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "0"])
+    # A host that is not loopback and could never be bound: were the check gone, the
+    # command would fail to listen rather than serve on every interface.
+    result = CliRunner().invoke(cli, ["serve", "--host", "gateway.invalid", "--port", "0"])
     assert result.exit_code == 2
     assert "without an API key" in result.output and "--insecure-no-auth" in result.output
 
