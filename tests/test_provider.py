@@ -714,11 +714,11 @@ async def test_a_body_that_is_not_sse_is_refused_with_the_text_kept(
     import functools
 
     from hfinfer.errors import StreamError
-    from hfinfer.protocol.sse import SSEParser
-    from hfinfer.providers import tgi_text
+    from hfinfer.protocol import sse
     from hfserver import sse_events, tgi_events
 
-    monkeypatch.setattr(tgi_text, "SSEParser", functools.partial(SSEParser, max_event_bytes=4096))
+    # The stream's parser (made by tgi.TextStream) with a small limit.
+    monkeypatch.setattr(sse, "SSEParser", functools.partial(sse.SSEParser, max_event_bytes=4096))
     hf.add_text_model("org/m")
     body = b"".join(sse_events(tgi_events(["Kept"])[:1])) + b"data:" + b"z" * 10_000
     hf.script(

@@ -335,18 +335,68 @@ def tgi_stream(tokens: list[str], *, final: bool = True, crlf: bool = False) -> 
 
 def run_text_stream(chunks: list[bytes]) -> tuple[str, list[Usage | FinishReason]]:
     """What the provider's streaming loop does with the reads of one body."""
-    parser = SSEParser()
     state = TextStream()
     out = []
     for chunk in chunks:
-        complete = parser.take(chunk)
-        if complete:
-            out.append(state.feed_sse(complete))
-            if state.error is not None:
-                raise state.error
-    out.append(state.feed(parser.close()))
+        out.append(state.read(chunk))
+        if state.error is not None:
+            raise state.error
+    out.append(state.close())
     tail = state.finish()
     return "".join(out), tail
+
+
+def events_of(stream: bytes) -> list[bytes]:
+    """Each event of a stream on its own, as a server writing one per chunk sends them."""
+    return [event + b"\n\n" for event in stream.split(b"\n\n") if event]
+
+
+def outcome(chunks: list[bytes]) -> tuple[Any, ...]:
+    """Everything a caller sees of a body read in these chunks, an error included."""
+    try:
+        text, tail = run_text_stream(chunks)
+    except StreamError as exc:
+        return ("error", str(exc), exc.partial_text, exc.tokens_received)
+    return ("ok", text, tail)
+
+
+@PROPERTY
+@given(
+    events=st.lists(
+        st.sampled_from(
+            [
+                b'data:{"token":{"text":" a","special":false}}',
+                b'data: {"token":{"text":"b","special":false}}',
+                b'data:{"token":{"text":"</s>","special":true},"generated_text":"a b",'
+                b'"details":{"finish_reason":"eos_token","generated_tokens":3}}',
+                b"data:[DONE]",
+                b'data:{"token":{"text":"A"}},{"token":{"text":"B"}}',
+                b'data:{"error":"overloaded","error_type":"generation"}',
+                b"data:{broken",
+                b": keep-alive",
+                b"event: message\ndata:" + b'{"token":{"text":"c"}}',
+            ]
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_one_event_per_read_is_read_exactly_as_the_whole_body(events: list[bytes]) -> None:
+    """The one-event-per-read path gives the caller what the general path gives."""
+    stream = b"".join(event + b"\n\n" for event in events)
+    assert outcome(events_of(stream)) == outcome([stream])
+
+
+def test_single_data_only_takes_one_whole_event_with_nothing_pending() -> None:
+    parser = SSEParser()
+    assert parser.single_data(b"data:{}\n\n") == b"{}"
+    assert parser.single_data(b"data: {}\n\n") == b" {}"
+    assert parser.single_data(b"data:{}\n\ndata:{}\n\n") is None
+    assert parser.single_data(b"data:{}\r\n\r\n") is None
+    assert parser.single_data(b"data:a\ndata:b\n\n") is None
+    assert parser.single_data(b"id: 1\ndata:{}\n\n") is None
+    assert parser.take(b"data:{") == b""
+    assert parser.single_data(b"data:{}\n\n") is None  # an event is pending
 
 
 @PROPERTY

@@ -81,6 +81,22 @@ class SSEParser:
         self._size = len(rest)
         return complete
 
+    def single_data(self, chunk: bytes) -> bytes | None:
+        """The payload when ``chunk`` is exactly one whole event of one ``data:`` line
+        and nothing is pending (what a server writing one event per chunk sends, at
+        generation speed one read each), else ``None``: then use :meth:`take`. The
+        payload keeps a space after the colon (JSON skips it)."""
+        if (
+            chunk[-2:] == b"\n\n"
+            and chunk[:5] == b"data:"
+            and not self._pieces
+            and not self._skip_lf
+            and chunk.find(b"\n") == len(chunk) - 2  # one line (memchr, not a count)
+            and b"\r" not in chunk
+        ):
+            return chunk[5:-2]
+        return None
+
     def feed(self, chunk: bytes) -> list[bytes]:
         """The ``data`` payload of each event ``chunk`` completes (several ``data:``
         lines of one event joined by ``\\n``; one space after the colon removed)."""

@@ -162,7 +162,10 @@ _DECODE_ERRORS = (msgspec.DecodeError, ValueError, RecursionError)
 class TextStream:
     """Turns the data of TGI stream events into the text to yield.
 
-    :meth:`feed` takes every event one read delivered and returns their text
+    :meth:`read` takes each read of the body as it came (its own SSE parser
+    splits the events; a read holding one whole event, every read at generation
+    speed over a network, is decoded with no splitting at all). :meth:`feed`
+    takes every event one read delivered and returns their text
     joined: tokens that arrived together are yielded together, so the cost
     per token is a C decode and an append, not a trip through the event loop.
     The first text is left-stripped unless continuing. Keeps what a caller
@@ -178,6 +181,7 @@ class TextStream:
         "do_continue",
         "error",
         "final_seen",
+        "parser",
         "parts",
         "saw_special",
         "tokens",
@@ -192,6 +196,7 @@ class TextStream:
         self.parts: list[str] = []
         self.details: dict[str, Any] | None = None
         self.error: StreamError | None = None
+        self.parser = sse.SSEParser()
 
     @property
     def text(self) -> str:
@@ -201,8 +206,11 @@ class TextStream:
         """The text of the raw SSE events in ``complete`` (from ``SSEParser.take``).
 
         Events that are each one ``data:`` line decode as one JSON array in a
-        single call; anything else goes event by event.
+        single call; anything else goes event by event. A read holding one such
+        event (every read, at generation speed over a network) decodes it alone.
         """
+        if complete[:5] == b"data:" and complete.count(b"\n") == 2:
+            return self._one(complete[5:-2], complete)
         batch = sse.data_array(complete)
         if batch is not None:
             array, count = batch
@@ -214,6 +222,30 @@ class TextStream:
             if events is not None and len(events) == count:
                 return self._take(events)
         return self.feed(sse.payloads(complete))
+
+    def read(self, chunk: bytes) -> str:
+        """The text one read of the body adds: its events split off (an event cut
+        across reads waits for its end) and decoded. Raises the parser's
+        :class:`~hfinfer.errors.StreamError`; a bad event is kept in :attr:`error`."""
+        parser = self.parser
+        data = parser.single_data(chunk)
+        if data is not None:
+            return self._one(data, chunk)
+        complete = parser.take(chunk)
+        return self.feed_sse(complete) if complete else ""
+
+    def close(self) -> str:
+        """The text of a last event the body did not end with a blank line."""
+        return self.feed(self.parser.close())
+
+    def _one(self, data: bytes, complete: bytes) -> str:
+        """The text of one event's ``data``; ``complete``: its raw SSE text, for the
+        general path when it does not decode alone."""
+        try:
+            event = _decode_event(data)
+        except _DECODE_ERRORS:
+            return self.feed(sse.payloads(complete))  # finds what is wrong with it
+        return self._take_one(event)
 
     def feed(self, payloads: list[bytes]) -> str:
         """The text the events add, joined (``""`` when none)."""
@@ -236,6 +268,27 @@ class TextStream:
         if self.error is not None:
             raise self.error
         return text or None
+
+    def _take_one(self, event: _Event) -> str:
+        """:meth:`_take` for one event, without the lists."""
+        self.tokens += 1
+        token = event.token
+        if token.special:
+            self.saw_special = True
+            text = ""
+        else:
+            text = token.text
+        if event.generated_text is not None or event.details is not None:
+            self.final_seen = True
+            self.details = event.details
+        if self._first:
+            text = text.lstrip()
+            if not text:
+                return ""
+            self._first = False
+        if text:
+            self.parts.append(text)
+        return text
 
     def _take(self, events: list[_Event]) -> str:
         parts: list[str] = []

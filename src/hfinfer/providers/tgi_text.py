@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
+from contextlib import AsyncExitStack
 from typing import Any
 
 from ..errors import InvalidRequestError, StreamError, ValidationError
-from ..http.session import Exchange, HttpClient
+from ..http.session import Exchange, HttpClient, Response
 from ..model_info import model_type as model_type_of
 from ..protocol import tgi
 from ..protocol.parameters import apply_aliases
-from ..protocol.sse import SSEParser
 from ..types import Chunk
 
 __all__ = ["generate_text", "text_parameters"]
@@ -72,46 +71,9 @@ async def generate_text(
 ) -> AsyncGenerator[Chunk, None]:
     """POST the prompt to ``url`` and yield the answer (streamed or whole) as chunks."""
     payload = {"inputs": prompt, "parameters": params, "stream": stream}
-    try:
-        sent = _send_text(http, url, model, payload, stream, do_continue, exchange)
-        async with aclosing(sent) as chunks:
-            async for chunk in chunks:
-                yield chunk
-    except ValidationError as exc:
-        # Context overflow: clamp max_new_tokens to what fits and try once more.
-        fitted = tgi.fit_max_new_tokens(str(exc))
-        if fitted is None:
-            raise
-        logger.info(
-            "max_new_tokens %s does not fit the context; using %d",
-            params.get("max_new_tokens"),
-            fitted,
-        )
-        payload["parameters"] = {**params, "max_new_tokens": fitted}
-        sent = _send_text(http, url, model, payload, stream, do_continue, exchange)
-        async with aclosing(sent) as chunks:
-            async for chunk in chunks:
-                yield chunk
-
-
-async def _send_text(
-    http: HttpClient,
-    url: str,
-    model: str,
-    payload: dict[str, Any],
-    stream: bool,
-    do_continue: bool,
-    exchange: Exchange | None,
-) -> AsyncGenerator[Chunk, None]:
-    async with http.open(
-        "POST",
-        url,
-        json=payload,
-        stream=stream,
-        model=model,
-        exchange=exchange,
-        expect="event-stream",
-    ) as response:
+    # One generator from the socket to the caller: each layer costs every event.
+    async with AsyncExitStack() as stack:
+        response = await _open_fitting(stack, http, url, model, payload, exchange)
         if not stream or "event-stream" not in response.headers.get("content-type", ""):
             text, tail = tgi.decode_generation(await http.read_json(response))
             if text:
@@ -120,31 +82,61 @@ async def _send_text(
                 yield item
             return
         state = tgi.TextStream(do_continue)
-        parser = SSEParser()
-        take, decode, read = parser.take, state.feed_sse, response.content.readany
+        decode, read = state.read, response.content.readany
         with http.reading(response, lambda: (state.tokens, state.text)):
             while True:
                 chunk = await read()
-                if not chunk:
-                    break
                 try:
-                    complete = take(chunk)
+                    text = decode(chunk) if chunk else state.close()
                 except StreamError as exc:
                     raise _with_text(exc, state) from None
-                if complete:
-                    text = decode(complete)
-                    if text:
-                        yield text
-                    if state.error is not None:
-                        raise state.error
-        try:
-            text = state.feed(parser.close())
-        except StreamError as exc:
-            raise _with_text(exc, state) from None
-        if text:
-            yield text
+                if text:
+                    yield text
+                if state.error is not None:
+                    raise state.error
+                if not chunk:
+                    break
         for item in state.finish():
             yield item
+
+
+async def _open_fitting(
+    stack: AsyncExitStack,
+    http: HttpClient,
+    url: str,
+    model: str,
+    payload: dict[str, Any],
+    exchange: Exchange | None,
+) -> Response:
+    """The answer to ``payload``, held open by ``stack``. When the prompt and the limit
+    overflow the context, once more with ``max_new_tokens`` clamped to what fits."""
+
+    def send() -> Any:
+        opened = http.open(
+            "POST",
+            url,
+            json=payload,
+            stream=payload["stream"],
+            model=model,
+            exchange=exchange,
+            expect="event-stream",
+        )
+        return stack.enter_async_context(opened)
+
+    try:
+        return await send()
+    except ValidationError as exc:
+        fitted = tgi.fit_max_new_tokens(str(exc))
+        if fitted is None:
+            raise
+        params = payload["parameters"]
+        logger.info(
+            "max_new_tokens %s does not fit the context; using %d",
+            params.get("max_new_tokens"),
+            fitted,
+        )
+        payload["parameters"] = {**params, "max_new_tokens": fitted}
+    return await send()
 
 
 def _with_text(error: StreamError, state: tgi.TextStream) -> StreamError:
