@@ -28,14 +28,7 @@ from ..edge import (
 from ..exchange import Exchange
 from ..gateway import Gateway
 from ..resolve import start_chat
-from .common import (
-    call_options,
-    completion_stamp,
-    note_answer,
-    note_request,
-    note_stream,
-    note_stream_end,
-)
+from .common import call_options, completion_stamp, note_answer, note_request, note_tokens
 
 __all__ = ["routes"]
 
@@ -61,7 +54,8 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
             others=answer.choices[1:], logprobs=answer.logprobs if chat.logprobs else None,
         )  # fmt: skip
         return json_response(body)
-    note_stream(exchange, answer)
+    note_answer(exchange, answer.response, False)
+    exchange.first_token()  # the stream holds its first chunk already
     encoder = ChunkEncoder(completion_id, chat.model, created)
     events = chat_events(answer, encoder, chat, exchange, config.keeps_exchanges)
     return EventStream(events, exchange, gateway.record)
@@ -105,7 +99,7 @@ async def chat_events(
         yield stream_error(exc, exchange)
         return
     finally:
-        note_stream_end(exchange, usage, sent)
+        note_tokens(exchange, usage, sent)
         if log_reply:
             exchange.reply = stream.response.text
     tail = encoder.finish(finish)

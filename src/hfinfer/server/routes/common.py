@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ...client import ChatResponse, ChatStream
+from ...client import ChatResponse
 from ...types import Usage
 from ..auth import authorize, bill_to
 from ..exchange import Exchange
@@ -18,8 +18,7 @@ __all__ = [
     "completion_stamp",
     "note_answer",
     "note_request",
-    "note_stream",
-    "note_stream_end",
+    "note_tokens",
 ]
 
 
@@ -37,13 +36,7 @@ def completion_stamp(exchange: Exchange, prefix: str) -> tuple[str, int]:
     return prefix + exchange.request_id.removeprefix("req_"), int(time.time())
 
 
-def note_stream(exchange: Exchange, stream: ChatStream) -> None:
-    """What a started stream tells the access log; its first chunk is in already."""
-    note_answer(exchange, stream.response, False)
-    exchange.first_token()
-
-
-def note_stream_end(exchange: Exchange, usage: Usage | None, text_chunks: int) -> None:
+def note_tokens(exchange: Exchange, usage: Usage | None, text_chunks: int) -> None:
     """A finished (or failed) stream's token counts for the access log: the usage
     the server sent, else the text chunks counted."""
     exchange.completion_tokens = (usage.completion_tokens if usage else None) or text_chunks

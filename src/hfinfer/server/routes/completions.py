@@ -29,14 +29,7 @@ from ..edge import (
 from ..exchange import Exchange
 from ..gateway import Gateway
 from ..resolve import Target, first_answer, resolve_model
-from .common import (
-    call_options,
-    completion_stamp,
-    note_answer,
-    note_request,
-    note_stream,
-    note_stream_end,
-)
+from .common import call_options, completion_stamp, note_answer, note_request, note_tokens
 
 __all__ = ["routes"]
 
@@ -74,7 +67,8 @@ async def completions(request: Request, gateway: Gateway, exchange: Exchange) ->
             completion_id, wanted.model, created, text=answer.text,
             finish_reason=answer.finish_reason, usage=answer.usage,
         ))  # fmt: skip
-    note_stream(exchange, answer)
+    note_answer(exchange, answer.response, False)
+    exchange.first_token()
     encoder = CompletionEncoder(completion_id, wanted.model, created)
     events = completion_events(answer, encoder, wanted.include_usage, exchange)
     return EventStream(events, exchange, gateway.record)
@@ -100,7 +94,7 @@ async def completion_events(
         yield stream_error(exc, exchange)
         return
     finally:
-        note_stream_end(exchange, usage, sent)
+        note_tokens(exchange, usage, sent)
     tail = encoder.finish(finish)
     if include_usage:
         tail += encoder.usage(usage)
