@@ -65,6 +65,10 @@ class AsyncClient(AsyncClosing):
         user's own has said which protocol it speaks."""
         return self._conn.route
 
+    @route.setter
+    def route(self, route: str) -> None:
+        self._conn.route = route
+
     def __repr__(self) -> str:
         return f"AsyncClient(route={self.route!r}, provider={self._conn.provider!r})"
 
