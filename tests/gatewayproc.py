@@ -7,6 +7,7 @@ find the port uvicorn bound and, in tests, the access-log lines.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 _LISTENING = re.compile(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)")
@@ -90,6 +92,20 @@ def start_gateway(args: list[str], env: dict[str, str], log: Path) -> Gateway:
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"hfinfer serve did not start in {START_TIMEOUT} s:\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def serving_gateway(
+    upstream: str, home: Path, args: Sequence[str] = (), **env: str
+) -> Iterator[Gateway]:
+    """``hfinfer serve ARGS`` in front of ``upstream`` (the environment of
+    :func:`gateway_env`, plus ``env``), its output in ``home/serve.log``; stopped
+    on leaving."""
+    started = start_gateway(list(args), gateway_env(upstream, home, **env), home / "serve.log")
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 def _healthy(url: str) -> bool:

@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "hfinfer.types": 0,
     "hfinfer.model_info": 0,
     "hfinfer.hosts": 0,
+    "hfinfer.closing": 0,
     "hfinfer.config": 1,
     "hfinfer.prompts": 2,
     "hfinfer.protocol": 2,

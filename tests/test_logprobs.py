@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 
-from gatewayproc import Gateway, gateway_env, start_gateway
+from gatewayproc import Gateway, serving_gateway
 from hfinfer import AsyncClient, ChatResponse, ChatStream, Logprobs, TokenLogprob
 from hfinfer.protocol.openai_chat import ChatChunkDecoder, decode_completion
 from hfinfer.types import FinishReason
@@ -181,12 +181,9 @@ def router() -> Iterator[FakeRouter]:
 @pytest.fixture(scope="module")
 def gateway(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home: Path = tmp_path_factory.mktemp("logprobs_home")
-    env = gateway_env(router.url, home, HF_TOKEN="hf_server_token", HFINFER_MAX_RETRIES="0")
-    started = start_gateway([], env, home / "serve.log")
-    try:
+    env = {"HF_TOKEN": "hf_server_token", "HFINFER_MAX_RETRIES": "0"}
+    with serving_gateway(router.url, home, **env) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from gatewayproc import Gateway, gateway_env, start_gateway
+from gatewayproc import Gateway, serving_gateway
 from hfserver import Reply, running_in_thread
 from routerserver import FakeRouter, chat_stream, chunk, mapping, openai_error
 
@@ -134,12 +134,9 @@ def router() -> Iterator[FakeRouter]:
 def gateway(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     need_chromium()
     home = tmp_path_factory.mktemp("page_gateway")
-    env = gateway_env(router.url, home, HF_TOKEN="hf_server_token", HFINFER_MAX_RETRIES="0")
-    started = start_gateway(["--api-key", API_KEY], env, home / "serve.log")
-    try:
+    env = {"HF_TOKEN": "hf_server_token", "HFINFER_MAX_RETRIES": "0"}
+    with serving_gateway(router.url, home, ["--api-key", API_KEY], **env) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from gatewayproc import Gateway, gateway_env, start_gateway
+from gatewayproc import Gateway, serving_gateway
 from hfserver import Reply, running_in_thread
 from routerserver import FakeRouter, chat_stream, chunk, completion, json_reply, mapping
 
@@ -32,12 +32,9 @@ def router() -> Iterator[FakeRouter]:
 @pytest.fixture(scope="module")
 def gateway(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("gateway_home")
-    env = gateway_env(router.url, home, HF_TOKEN=SERVER_TOKEN, HFINFER_MAX_RETRIES="0")
-    started = start_gateway([], env, home / "serve.log")
-    try:
+    env = {"HF_TOKEN": SERVER_TOKEN, "HFINFER_MAX_RETRIES": "0"}
+    with serving_gateway(router.url, home, **env) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture

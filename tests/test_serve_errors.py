@@ -17,7 +17,7 @@ import openai
 import pytest
 from click.testing import CliRunner
 
-from gatewayproc import Gateway, gateway_env, start_gateway
+from gatewayproc import Gateway, gateway_env, serving_gateway, start_gateway
 from hfinfer.cli.main import cli
 from hfserver import Reply, running_in_thread
 from routerserver import FakeRouter, chat_stream, chunk, openai_error
@@ -38,12 +38,11 @@ def router() -> Iterator[FakeRouter]:
 @pytest.fixture(scope="module")
 def gateway(router: FakeRouter, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("gateway_home")
-    env = gateway_env(router.url, home, HF_TOKEN=SERVER_TOKEN, HFINFER_MAX_RETRIES="0")
-    started = start_gateway(["--max-body-bytes", "20000"], env, home / "serve.log")
-    try:
+    limit = ["--max-body-bytes", "20000"]
+    with serving_gateway(
+        router.url, home, limit, HF_TOKEN=SERVER_TOKEN, HFINFER_MAX_RETRIES="0"
+    ) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def post(
@@ -326,12 +325,9 @@ def keyed_gateway(
     router: FakeRouter, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
     home = tmp_path_factory.mktemp("keyed_home")
-    env = gateway_env(router.url, home, HF_TOKEN=SERVER_TOKEN, HFINFER_SERVE_API_KEY="sk-gate")
-    started = start_gateway([], env, home / "serve.log")
-    try:
+    keyed = {"HF_TOKEN": SERVER_TOKEN, "HFINFER_SERVE_API_KEY": "sk-gate"}
+    with serving_gateway(router.url, home, **keyed) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def test_api_key_is_required_when_set(keyed_gateway: Gateway) -> None:

@@ -42,28 +42,20 @@ def path() -> None:
     click.echo(str(logs_db_path()))
 
 
-@logs.command("on")
-def on() -> None:
-    """Log every exchange from now on (the default).
+def _logging_switch(enabled: bool, summary: str) -> click.Command:
+    """The command ``hfinfer logs on`` (``enabled``) or ``off``; ``summary`` opens its help."""
+    word = "on" if enabled else "off"
 
-    \b
-    Example:
-      hfinfer logs on
-    """
-    set_logs_enabled(True)
-    click.echo("logging is on", err=True)
+    def switch() -> None:
+        set_logs_enabled(enabled)
+        click.echo(f"logging is {word}", err=True)
+
+    example = f"\b\nExample:\n  hfinfer logs {word}"
+    return logs.command(word, help=f"{summary}\n\n{example}")(switch)
 
 
-@logs.command("off")
-def off() -> None:
-    """Stop logging exchanges (until `hfinfer logs on`).
-
-    \b
-    Example:
-      hfinfer logs off
-    """
-    set_logs_enabled(False)
-    click.echo("logging is off", err=True)
+on = _logging_switch(True, "Log every exchange from now on (the default).")
+off = _logging_switch(False, "Stop logging exchanges (until `hfinfer logs on`).")
 
 
 @logs.command("status")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, TypeVar
 
+from ..closing import AsyncClosing
 from ..config import ClientSettings, Timeouts
 from ..errors import InvalidRequestError
 from ..hosts import origin
@@ -64,7 +64,7 @@ class GenerationRequest:
         return self.action == "continue"
 
 
-class PooledProvider:
+class PooledProvider(AsyncClosing):
     """Instance defaults (``api_key``, ``api_base``, ``proxy``, ``max_retries``,
     ``timeout``) and, inside ``async with``, one connection pool that every call of
     the instance uses (a call that asks for other limits gets a client of its own).
@@ -108,14 +108,6 @@ class PooledProvider:
             )
         )
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the instance's connection pool."""

@@ -12,15 +12,19 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 from urllib.parse import quote, urlsplit
 
 from ...errors import InvalidRequestError, ResponseError
 from .. import images
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
     "ImageKnobs",
     "ImageRequest",
+    "ImageSettings",
     "ImageSource",
     "Job",
     "JobState",
@@ -44,6 +48,18 @@ class ImageRequest:
     seed: int
     raw_image: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class ImageSettings(TypedDict, total=False):
+    """The image settings a caller may name, as given (:func:`check_knobs` checks them)."""
+
+    seed: int | None
+    width: int | None
+    height: int | None
+    aspect_ratio: str | None
+    negative_prompt: str | None
+    steps: int | None
+    guidance_scale: float | None
 
 
 @dataclass(frozen=True)
@@ -123,23 +139,16 @@ class TextToImage:
         provider_id: str,
         prompt: str,
         *,
-        seed: int | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        aspect_ratio: str | None = None,
-        negative_prompt: str | None = None,
-        steps: int | None = None,
-        guidance_scale: float | None = None,
         extra: Mapping[str, Any] | None = None,
+        **settings: Unpack[ImageSettings],
     ) -> ImageRequest:
         """The request for an image of ``prompt``; ``provider_id`` is the provider's
-        own name for the model (the Hub mapping's ``providerId``). Raises
-        :class:`~hfinfer.errors.InvalidRequestError` for an empty prompt, a seed
-        out of ``[0, 2**32 - 1]``, a bad size, or a knob the provider lacks."""
-        knobs = check_knobs(
-            prompt, seed=seed, width=width, height=height, aspect_ratio=aspect_ratio,
-            negative_prompt=negative_prompt, steps=steps, guidance_scale=guidance_scale,
-        )  # fmt: skip
+        own name for the model (the Hub mapping's ``providerId``), ``settings`` the
+        ones :func:`check_knobs` takes (``seed``, ``width``...), ``extra`` more
+        fields for the body. Raises :class:`~hfinfer.errors.InvalidRequestError`
+        for an empty prompt, a seed out of ``[0, 2**32 - 1]``, a bad size, or a
+        knob the provider lacks."""
+        knobs = check_knobs(prompt, **settings)
         asked = {
             name
             for name in ("negative_prompt", "steps", "guidance_scale")

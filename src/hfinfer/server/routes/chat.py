@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,7 +28,7 @@ from ..edge import (
 from ..exchange import Exchange
 from ..gateway import Gateway
 from ..resolve import start_chat
-from .common import call_options, note_answer
+from .common import call_options, completion_stamp, note_answer, note_request, note_tokens
 
 __all__ = ["routes"]
 
@@ -39,17 +38,14 @@ async def chat_completions(request: Request, gateway: Gateway, exchange: Exchang
     config = gateway.config
     data = await read_json(request, config.max_body_bytes)
     chat = parse_chat_request(data, max_tokens=config.max_tokens, max_n=config.max_n)
-    exchange.model = chat.model
-    if config.keeps_exchanges:
-        exchange.messages = chat.messages
+    note_request(exchange, gateway, chat.model, chat.messages)
     options = chat.client_options(drop_params=config.drop_params)
     options.update(call_options(request, gateway))
     answer, target = await unless_caller_leaves(
         request, start_chat(gateway, chat.model, chat.messages, stream=chat.stream, **options)
     )
     exchange.upstream = target.upstream
-    completion_id = "chatcmpl-" + exchange.request_id.removeprefix("req_")
-    created = int(time.time())
+    completion_id, created = completion_stamp(exchange, "chatcmpl-")
     if isinstance(answer, ChatResponse):
         note_answer(exchange, answer, config.keeps_exchanges)
         body = chat_completion(
@@ -103,8 +99,7 @@ async def chat_events(
         yield stream_error(exc, exchange)
         return
     finally:
-        exchange.completion_tokens = (usage.completion_tokens if usage else None) or sent
-        exchange.prompt_tokens = usage.prompt_tokens if usage else None
+        note_tokens(exchange, usage, sent)
         if log_reply:
             exchange.reply = stream.response.text
     tail = encoder.finish(finish)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,7 +29,7 @@ from ..edge import (
 from ..exchange import Exchange
 from ..gateway import Gateway
 from ..resolve import Target, first_answer, resolve_model
-from .common import call_options, note_answer
+from .common import call_options, completion_stamp, note_answer, note_request, note_tokens
 
 __all__ = ["routes"]
 
@@ -51,9 +50,7 @@ async def completions(request: Request, gateway: Gateway, exchange: Exchange) ->
     config = gateway.config
     data = await read_json(request, config.max_body_bytes)
     wanted = parse_completion_request(data, max_tokens=config.max_tokens, max_n=1)
-    exchange.model = wanted.model
-    if config.keeps_exchanges:
-        exchange.messages = wanted.prompt
+    note_request(exchange, gateway, wanted.model, wanted.prompt)
     options = {**_options(wanted, config.drop_params), **call_options(request, gateway)}
 
     async def call(target: Target) -> ChatResponse | ChatStream:
@@ -63,8 +60,7 @@ async def completions(request: Request, gateway: Gateway, exchange: Exchange) ->
     targets = resolve_model(gateway, wanted.model)
     answer, target = await unless_caller_leaves(request, first_answer(targets, call))
     exchange.upstream = target.upstream
-    completion_id = "cmpl-" + exchange.request_id.removeprefix("req_")
-    created = int(time.time())
+    completion_id, created = completion_stamp(exchange, "cmpl-")
     if isinstance(answer, ChatResponse):
         note_answer(exchange, answer, config.keeps_exchanges)
         return json_response(text_completion(
@@ -98,8 +94,7 @@ async def completion_events(
         yield stream_error(exc, exchange)
         return
     finally:
-        exchange.completion_tokens = (usage.completion_tokens if usage else None) or sent
-        exchange.prompt_tokens = usage.prompt_tokens if usage else None
+        note_tokens(exchange, usage, sent)
     tail = encoder.finish(finish)
     if include_usage:
         tail += encoder.usage(usage)
