@@ -30,7 +30,7 @@ class ClientSpec:
     label: str
     module: str
     loop: str = "asyncio"
-    kind: str = "peer"  # "hfinfer", "peer" or "limit"
+    kind: str = "peer"  # "hfinfer", "peer", "limit" or "floor" (a limit that delivers)
     imports: str = ""
     #: The suites this client takes part in.
     suites: frozenset[str] = frozenset({STANDARD, PACED})
@@ -116,6 +116,15 @@ CLIENTS = [
         imports="raw",
         suites=frozenset({PACED}),
         variant="asyncio-reads",
+    ),
+    ClientSpec(
+        "raw-wake",
+        "raw socket + a task woken per event (the floor of any streaming client)",
+        "raw_socket",
+        kind="floor",
+        imports="raw",
+        suites=frozenset({PACED}),
+        variant="wake",
     ),
 ]
 

@@ -75,9 +75,9 @@ PACKAGES = [
     "requests",
     "trustme",
 ]
-#: RESULTS.md's sections written here: before the foreign ones, and after (the file
-#: ends with the paced-regime table).
-LEADING, TRAILING = "streaming-bench", "streaming-paced"
+#: RESULTS.md's sections written here, both before the foreign ones: the paced regime
+#: first (the headline: where users live), then the one-write and chunk-per-event tables.
+PACED_SECTION, STANDARD_SECTION = "streaming-paced", "streaming-bench"
 TITLE = "# Streaming benchmark: hfinfer and its peers"
 BASELINE = ROOT / "bench" / "baseline.json"
 
@@ -571,11 +571,12 @@ def write_results(run: Run, baseline: dict[str, Any] | None) -> None:
     path = ROOT / "bench" / "RESULTS.md"
     old = path.read_text() if path.exists() else ""
     standard = standard_section(run)
-    trailing = paced.section(run, baseline, machine_lines(run))
+    headline = paced.section(run, baseline, machine_lines(run))
     if run.failures:
         standard = standard and standard + "\n\n" + failures_part(run)
-        trailing = trailing and failures_part(run) + "\n\n" + trailing
-    path.write_text(sections.merge(old, TITLE, [(LEADING, standard)], [(TRAILING, trailing)]))
+        headline = headline and failures_part(run) + "\n\n" + headline
+    leading = [(PACED_SECTION, headline), (STANDARD_SECTION, standard)]
+    path.write_text(sections.merge(old, TITLE, leading, []))
     RAW.write_text(json.dumps(run_record(run), indent=1))
     print(f"wrote {path} and {RAW}", file=sys.stderr)
 

@@ -3,9 +3,9 @@
 runner's benchmarks write theirs). This module rewrites only the streaming bench's
 own sections and keeps every other one as it was, byte for byte.
 
-Layout written: the title, the bench's leading sections, every foreign section in
-its old order, then the bench's trailing sections (so the file ends with the
-paced-regime table). A section of ours that this run did not measure keeps its
+Layout written: the title, the bench's leading sections (the paced regime first,
+the headline), every foreign section in its old order, then the bench's trailing
+sections, if any. A section of ours that this run did not measure keeps its
 old text. Text outside any marked section is ours (an older, unmarked report)
 and is replaced.
 """

@@ -390,8 +390,10 @@ def test_one_event_per_read_is_read_exactly_as_the_whole_body(events: list[bytes
 def test_single_data_only_takes_one_whole_event_with_nothing_pending() -> None:
     parser = SSEParser()
     assert parser.single_data(b"data:{}\n\n") == b"{}"
-    assert parser.single_data(b"data: {}\n\n") == b" {}"
+    assert parser.single_data(b"data: {}\n\n") == b"{}"
+    assert parser.single_data(b"data:  [DONE]\n\n") == b" [DONE]"  # only one space goes
     assert parser.single_data(b"data:{}\n\ndata:{}\n\n") is None
+    assert parser.single_data(b"data:\n\n") is None and parser.single_data(b"data: \n\n") is None
     assert parser.single_data(b"data:{}\r\n\r\n") is None
     assert parser.single_data(b"data:a\ndata:b\n\n") is None
     assert parser.single_data(b"id: 1\ndata:{}\n\n") is None

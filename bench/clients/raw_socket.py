@@ -88,7 +88,48 @@ class RawConnection(asyncio.Protocol):
                 self.done.set_result(self.received)
 
 
+class WakingConnection(RawConnection):
+    """The same, waking a waiting task once per read, as any client that hands each
+    event to a coroutine must (``--variant wake``): one future per read, nothing parsed."""
+
+    def send(
+        self, request: bytes, on_first: Callable[[], None] | None = None
+    ) -> asyncio.Future[int]:
+        self.waiter: asyncio.Future[None] | None = None
+        self.reads = 0
+        return super().send(request, on_first)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self.reads += 1
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            self.waiter = None
+            waiter.set_result(None)
+
+    async def each_read(self, done: asyncio.Future[int]) -> int:
+        """Wake on every read until the body is done (its result, or its error)."""
+        loop = asyncio.get_running_loop()
+        seen = 0
+        while not done.done():
+            if self.reads == seen:
+                self.waiter = loop.create_future()
+                await self.waiter
+            seen = self.reads
+        return await done
+
+
 class Client:
+    #: The protocol of each connection (``WakingConnection`` for ``--variant wake``).
+    connection_class: type[RawConnection] = RawConnection
+
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname, parts.port
@@ -119,10 +160,14 @@ class Client:
         else:
             loop = asyncio.get_running_loop()
             _, connection = await loop.create_connection(
-                RawConnection, self.host, self.port, ssl=self.ssl
+                self.connection_class, self.host, self.port, ssl=self.ssl
             )
         try:
-            await connection.send(self.request(max_tokens), on_first)
+            done = connection.send(self.request(max_tokens), on_first)
+            if isinstance(connection, WakingConnection):
+                await connection.each_read(done)
+            else:
+                await done
         except asyncio.CancelledError:
             if connection.transport is not None:  # abandoned mid-body: not reusable
                 connection.transport.close()
@@ -155,9 +200,20 @@ async def open_default_reads_client(url: str) -> AsyncIterator[Client]:
         yield client
 
 
+@asynccontextmanager
+async def open_waking_client(url: str) -> AsyncIterator[Client]:
+    """The same, one task wake-up per read: what no streaming client can do without."""
+    client = Client(url)
+    client.connection_class = WakingConnection
+    try:
+        yield client
+    finally:
+        client.close()
+
+
 if __name__ == "__main__":
     harness.main(
         "raw socket, bytes only (the limit)",
         open_client,
-        variants={"asyncio-reads": open_default_reads_client},
+        variants={"asyncio-reads": open_default_reads_client, "wake": open_waking_client},
     )

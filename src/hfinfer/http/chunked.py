@@ -44,6 +44,25 @@ class StreamGapTimeout(aiohttp.SocketTimeoutError):
     """Nothing arrived on a stream for its stream-gap limit."""
 
 
+#: Chunk sizes seen, by their hex digits: events of a stream come in few sizes, and a
+#: lookup costs far less per read than checking and converting the digits again.
+_SIZES: dict[bytes, int] = {}
+_MAX_SIZES = 1024
+
+
+def _plain_size(digits: bytes) -> int | None:
+    """The size written as plain hex digits (no sign, space, ``0x`` or extension),
+    else ``None``: the general path then reads (or refuses) the line."""
+    size = _SIZES.get(digits)
+    if size is None:
+        if not digits or len(digits) > 16 or digits.translate(None, _HEX_DIGITS):
+            return None
+        size = int(digits, 16)
+        if len(_SIZES) < _MAX_SIZES:
+            _SIZES[digits] = size
+    return size
+
+
 def _chunk_size(line: bytes) -> int:
     """The size of a chunk-size line (without its line end); extensions ignored."""
     semi = line.find(b";")
@@ -126,10 +145,10 @@ class ChunkedBody:
             # The common case: a read holding exactly one whole chunk, its size plain hex.
             line_end = data.find(b"\r\n", 0, 18)
             if line_end > 0:
-                digits = data[:line_end]
-                if not digits.translate(None, _HEX_DIGITS):
-                    end = line_end + 2 + int(digits, 16)
-                    if end > line_end + 2 and len(data) == end + 2 and data[end:] == b"\r\n":
+                size = _plain_size(data[:line_end])
+                if size:
+                    end = line_end + 2 + size
+                    if len(data) == end + 2 and data[end:] == b"\r\n":
                         self._deliver(data[line_end + 2 : end])
                         return
         try:
@@ -156,11 +175,10 @@ class ChunkedBody:
                 # A whole chunk from here, its size plain hex: no line buffering.
                 line_end = data.find(b"\r\n", pos, pos + 18)
                 if line_end > pos:
-                    digits = data[pos:line_end]
-                    if not digits.translate(None, _HEX_DIGITS):
-                        size = int(digits, 16)
+                    size = _plain_size(data[pos:line_end])
+                    if size:
                         stop = line_end + 2 + size
-                        if size and data[stop : stop + 2] == b"\r\n":
+                        if data[stop : stop + 2] == b"\r\n":
                             out.append(data[line_end + 2 : stop])
                             pos = stop + 2
                             continue

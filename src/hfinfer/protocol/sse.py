@@ -82,10 +82,10 @@ class SSEParser:
         return complete
 
     def single_data(self, chunk: bytes) -> bytes | None:
-        """The payload when ``chunk`` is exactly one whole event of one ``data:`` line
-        and nothing is pending (what a server writing one event per chunk sends, at
-        generation speed one read each), else ``None``: then use :meth:`take`. The
-        payload keeps a space after the colon (JSON skips it)."""
+        """The payload when ``chunk`` is exactly one whole event of one non-empty
+        ``data:`` line and nothing is pending (what a server writing one event per
+        chunk sends, at generation speed one read each), else ``None``: then use
+        :meth:`take`. One space after the colon is removed, as :func:`payloads` does."""
         if (
             chunk[-2:] == b"\n\n"
             and chunk[:5] == b"data:"
@@ -94,7 +94,8 @@ class SSEParser:
             and chunk.find(b"\n") == len(chunk) - 2  # one line (memchr, not a count)
             and b"\r" not in chunk
         ):
-            return chunk[5:-2]
+            data = chunk[6:-2] if chunk[5:6] == b" " else chunk[5:-2]
+            return data or None  # an event with empty data is not dispatched
         return None
 
     def feed(self, chunk: bytes) -> list[bytes]:

@@ -299,11 +299,11 @@ class TextStream:
                 self.saw_special = True
             elif token.text:
                 append(token.text)
+            # Any event of the batch may be the final one, as when each came alone.
+            if event.generated_text is not None or event.details is not None:
+                self.final_seen = True
+                self.details = event.details
         self.tokens += len(events)
-        last = events[-1] if events else None
-        if last is not None and (last.generated_text is not None or last.details is not None):
-            self.final_seen = True
-            self.details = last.details
         text = "".join(parts)
         if self._first:
             text = text.lstrip()

@@ -604,8 +604,13 @@ async def _read_stream(
     with http.reading(response, lambda: (state.events, splitter.answer), "events"):
         while True:
             data = await read()
+            # A read of one whole event (every read at generation speed) needs no split.
+            single = parser.single_data(data) if data else None
             try:
-                payloads = parser.feed(data) if data else parser.close()
+                if single is not None:
+                    payloads = [single]
+                else:
+                    payloads = parser.feed(data) if data else parser.close()
             except StreamError as exc:
                 raise _with_answer(exc, splitter) from None
             pieces: list[Any] = state.feed(payloads) if payloads else []
