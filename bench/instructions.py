@@ -123,8 +123,7 @@ def report(found: dict[str, dict[str, float]], started: float) -> str:
         ]
         for key, value in rows.items():
             lines.append(
-                f"| {labels[key]} | {value:,.0f} | {value / raw:.2f} | "
-                f"{value - floor:+,.0f} |"
+                f"| {labels[key]} | {value:,.0f} | {value / raw:.2f} | {value - floor:+,.0f} |"
             )
         lines.append("")
     http = found.get("http", {})

@@ -78,6 +78,7 @@ PACKAGES = [
 #: RESULTS.md's sections written here, both before the foreign ones: the paced regime
 #: first (the headline: where users live), then the one-write and chunk-per-event tables.
 PACED_SECTION, STANDARD_SECTION = "streaming-paced", "streaming-bench"
+INSTRUCTIONS_SECTION = "streaming-instructions"
 TITLE = "# Streaming benchmark: hfinfer and its peers"
 BASELINE = ROOT / "bench" / "baseline.json"
 
@@ -575,7 +576,12 @@ def write_results(run: Run, baseline: dict[str, Any] | None) -> None:
     if run.failures:
         standard = standard and standard + "\n\n" + failures_part(run)
         headline = headline and failures_part(run) + "\n\n" + headline
-    leading = [(PACED_SECTION, headline), (STANDARD_SECTION, standard)]
+    # bench/instructions.py's section (kept as it is) explains the paced table: next to it.
+    leading = [
+        (PACED_SECTION, headline),
+        (INSTRUCTIONS_SECTION, None),
+        (STANDARD_SECTION, standard),
+    ]
     path.write_text(sections.merge(old, TITLE, leading, []))
     RAW.write_text(json.dumps(run_record(run), indent=1))
     print(f"wrote {path} and {RAW}", file=sys.stderr)

@@ -464,6 +464,18 @@ def test_any_split_of_a_chunked_body_gives_its_payload(
     assert error is None and ended and payload == b"".join(payloads)
 
 
+@pytest.mark.parametrize("size", [b"+5", b"-5", b" 5", b"0x5", b"0X5", b"5_", b"0_5", b"g"])
+def test_a_size_that_is_not_plain_hex_is_refused_in_a_whole_read(size: bytes) -> None:
+    """int(..., 16) takes signs, spaces, 0x and underscores; HTTP's chunk sizes do not."""
+    from hfinfer.http.chunked import ChunkedFramingError
+
+    bad = size + b"\r\nhello\r\n"
+    for wire, before in (([bad], b""), ([b"5\r\nhello\r\n" + bad], b"hello")):
+        payload, error, ended = _decode(wire)
+        assert isinstance(error, ChunkedFramingError) and not ended
+        assert payload == before  # what came before it stays
+
+
 @settings(max_examples=300, deadline=None)
 @given(garbage=st.binary(max_size=200), cuts=st.lists(st.integers(0, 200), max_size=10))
 def test_garbage_ends_in_an_error_or_waits_for_more_never_an_exception(
