@@ -202,6 +202,10 @@ class TextStream:
     def text(self) -> str:
         return "".join(self.parts)
 
+    def progress(self) -> tuple[int, str]:
+        """The tokens and the text so far (what a broken stream's error carries)."""
+        return self.tokens, self.text
+
     def feed_sse(self, complete: bytes) -> str:
         """The text of the raw SSE events in ``complete`` (from ``SSEParser.take``).
 
@@ -278,8 +282,10 @@ class TextStream:
             text = ""
         else:
             text = token.text
-        if event.generated_text is not None or event.details is not None:
-            self.final_seen = True
+        # _note_final, inline: this runs once per event at generation speed.
+        final = event.generated_text is not None or event.details is not None
+        self.final_seen = final
+        if final:
             self.details = event.details
         if self._first:
             text = text.lstrip()
@@ -290,6 +296,15 @@ class TextStream:
             self.parts.append(text)
         return text
 
+    def _note_final(self, last: _Event) -> None:
+        """Whether the stream's last event so far is its final one (the one with
+        ``generated_text``/``details``): an event after the final one means the
+        stream has not ended where TGI ends it, however the events were read."""
+        final = last.generated_text is not None or last.details is not None
+        self.final_seen = final
+        if final:
+            self.details = last.details
+
     def _take(self, events: list[_Event]) -> str:
         parts: list[str] = []
         append = parts.append
@@ -299,11 +314,9 @@ class TextStream:
                 self.saw_special = True
             elif token.text:
                 append(token.text)
-            # Any event of the batch may be the final one, as when each came alone.
-            if event.generated_text is not None or event.details is not None:
-                self.final_seen = True
-                self.details = event.details
         self.tokens += len(events)
+        if events:
+            self._note_final(events[-1])
         text = "".join(parts)
         if self._first:
             text = text.lstrip()

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import AsyncExitStack
 from typing import Any
 
 from ..errors import InvalidRequestError, StreamError, ValidationError
-from ..http.session import Exchange, HttpClient, Response
+from ..http.session import Exchange, HttpClient
 from ..model_info import model_type as model_type_of
 from ..protocol import tgi
 from ..protocol.parameters import apply_aliases
@@ -69,74 +68,69 @@ async def generate_text(
     do_continue: bool,
     exchange: Exchange | None = None,
 ) -> AsyncGenerator[Chunk, None]:
-    """POST the prompt to ``url`` and yield the answer (streamed or whole) as chunks."""
+    """POST the prompt to ``url`` and yield the answer (streamed or whole) as chunks.
+
+    When the prompt and the limit overflow the context (TGI says so when the exchange
+    opens), it is sent once more with ``max_new_tokens`` clamped to what fits. One
+    generator from the socket to the caller: each layer costs every event."""
     payload = {"inputs": prompt, "parameters": params, "stream": stream}
-    # One generator from the socket to the caller: each layer costs every event.
-    async with AsyncExitStack() as stack:
-        response = await _open_fitting(stack, http, url, model, payload, exchange)
-        if not stream or "event-stream" not in response.headers.get("content-type", ""):
-            text, tail = tgi.decode_generation(await http.read_json(response))
-            if text:
-                yield text
-            for item in tail:
-                yield item
-            return
-        state = tgi.TextStream(do_continue)
-        decode, read = state.read, response.content.readany
-        with http.reading(response, lambda: (state.tokens, state.text)):
-            while True:
-                chunk = await read()
-                try:
-                    text = decode(chunk) if chunk else state.close()
-                except StreamError as exc:
-                    raise _with_text(exc, state) from None
-                if text:
-                    yield text
-                if state.error is not None:
-                    raise state.error
-                if not chunk:
-                    break
-        for item in state.finish():
-            yield item
+    fitted = False
+    while True:
+        opened = False
+        try:
+            async with http.open(
+                "POST",
+                url,
+                json=payload,
+                stream=stream,
+                model=model,
+                exchange=exchange,
+                expect="event-stream",
+            ) as response:
+                opened = True
+                if not stream or "event-stream" not in response.headers.get("content-type", ""):
+                    text, tail = tgi.decode_generation(await http.read_json(response))
+                    if text:
+                        yield text
+                    for item in tail:
+                        yield item
+                    return
+                state = tgi.TextStream(do_continue)
+                decode, read = state.read, response.content.readany
+                with http.reading(response, state.progress):
+                    while True:
+                        chunk = await read()
+                        try:
+                            text = decode(chunk) if chunk else state.close()
+                        except StreamError as exc:
+                            raise _with_text(exc, state) from None
+                        if text:
+                            yield text
+                        if state.error is not None:
+                            raise state.error
+                        if not chunk:
+                            break
+                for item in state.finish():
+                    yield item
+                return
+        except ValidationError as exc:
+            if opened or fitted or not _fit(payload, exc):
+                raise
+            fitted = True
 
 
-async def _open_fitting(
-    stack: AsyncExitStack,
-    http: HttpClient,
-    url: str,
-    model: str,
-    payload: dict[str, Any],
-    exchange: Exchange | None,
-) -> Response:
-    """The answer to ``payload``, held open by ``stack``. When the prompt and the limit
-    overflow the context, once more with ``max_new_tokens`` clamped to what fits."""
-
-    def send() -> Any:
-        opened = http.open(
-            "POST",
-            url,
-            json=payload,
-            stream=payload["stream"],
-            model=model,
-            exchange=exchange,
-            expect="event-stream",
-        )
-        return stack.enter_async_context(opened)
-
-    try:
-        return await send()
-    except ValidationError as exc:
-        fitted = tgi.fit_max_new_tokens(str(exc))
-        if fitted is None:
-            raise
-        params = payload["parameters"]
-        logger.info(
-            "max_new_tokens %s does not fit the context; using %d",
-            params.get("max_new_tokens"),
-            fitted,
-        )
-        payload["parameters"] = {**params, "max_new_tokens": fitted}
-    return await send()
+def _fit(payload: dict[str, Any], error: ValidationError) -> bool:
+    """Clamp ``payload``'s ``max_new_tokens`` to what the context has room for, as
+    TGI's refusal says; whether it could."""
+    fitted = tgi.fit_max_new_tokens(str(error))
+    if fitted is None:
+        return False
+    params = payload["parameters"]
+    logger.info(
+        "max_new_tokens %s does not fit the context; using %d", params.get("max_new_tokens"), fitted
+    )
+    payload["parameters"] = {**params, "max_new_tokens": fitted}
+    return True
 
 
 def _with_text(error: StreamError, state: tgi.TextStream) -> StreamError:
