@@ -213,7 +213,7 @@ class TextStream:
         single call; anything else goes event by event. A read holding one such
         event (every read, at generation speed over a network) decodes it alone.
         """
-        if complete[:5] == b"data:" and complete.count(b"\n") == 2:
+        if complete[:5] == b"data:" and complete.find(b"\n") == len(complete) - 2:
             return self._one(complete[5:-2], complete)
         batch = sse.data_array(complete)
         if batch is not None:
