@@ -161,4 +161,7 @@ def test_the_checker_allows_what_the_rules_allow() -> None:
     assert violations("hfinfer.cli.chat", "from ..client import AsyncClient\nimport click") == []
     assert violations("hfinfer.server.app", "import starlette\nfrom ..errors import X") == []
     assert violations("hfinfer.providers.hf_router", "from ..http.session import X") == []
+    for module in ("router_chat", "router_images", "router_models"):
+        source = "from ..http.session import X\nfrom ..hub.cache import Y"
+        assert violations(f"hfinfer.providers.{module}", source) == []
     assert violations("hfinfer.http.session", "import aiohttp\nfrom ..errors import X") == []

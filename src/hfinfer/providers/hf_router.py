@@ -1,5 +1,5 @@
-"""``HuggingFaceRouter``: chat completions and images through Hugging Face's
-Inference Providers router (``POST {router}/v1/chat/completions``).
+"""``HuggingFaceRouter``: chat completions, embeddings and images through Hugging
+Face's Inference Providers router (``POST {router}/v1/chat/completions``).
 
 It orchestrates one call: split the model's ``:provider``/``:policy`` suffix,
 ask the Hub which providers serve the model (``inferenceProviderMapping``,
@@ -13,45 +13,33 @@ With an ``api_base`` that is not Hugging Face's (llama.cpp, vLLM, ollama, a
 TGI server's Messages API) it is a plain OpenAI-compatible client: no Hub
 request, the model name sent as given (colons included), the key passed
 for that server and no other.
+
+The pieces live beside it: :mod:`.router_models` (the router's model list),
+:mod:`.router_chat` (the chat exchange and its stream reader) and
+:mod:`.router_images` (image requests and queued jobs).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from contextlib import aclosing
-from dataclasses import replace
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
-from ..config import ClientSettings, Timeouts, cache_dir, check_api_base, is_offline, router_url
+from ..config import check_api_base, router_url
 from ..errors import (
     AuthenticationError,
     HFInferenceError,
     InvalidRequestError,
     ModelNotFoundError,
-    ModelNotSupportedError,
     NameResolutionError,
-    ResponseError,
-    StreamError,
-    TimeoutError,
-    ValidationError,
 )
 from ..hosts import is_hf_endpoint, server_base
 from ..http.retry import RetryPolicy
-from ..http.session import Exchange, HttpClient, Response
-from ..hub.cache import (
-    DiskCache,
-    TimedCache,
-    is_public_repo,
-    scoped_key,
-    scoped_keys,
-    single_flight,
-)
-from ..hub.metadata import LIST_RETRY, Hub
-from ..protocol import images, openai_chat, provider_tasks
-from ..protocol.parameters import apply_aliases
+from ..http.session import HttpClient
+from ..hub.cache import TimedCache, is_public_repo, scoped_key, scoped_keys
+from ..hub.metadata import Hub
+from ..protocol import provider_tasks
 from ..protocol.provider_tasks import check_inputs, feature_extraction, speaks
 from ..protocol.repo_ids import check_repo_id
 from ..protocol.routing import (
@@ -63,17 +51,8 @@ from ..protocol.routing import (
     provider_choice,
     split_model,
 )
-from ..protocol.sse import SSEParser
-from ..reasoning import ThinkSplitter, model_opens_think
-from ..types import (
-    ChoiceChunk,
-    Chunk,
-    EmbeddingResponse,
-    ImageResponse,
-    ModelInfo,
-    ProviderMapping,
-    decode_data_url,
-)
+from ..reasoning import model_opens_think
+from ..types import Chunk, EmbeddingResponse, ModelInfo, ProviderMapping
 from .base import AsyncGeneratorProvider, ProviderModelMixin, check_messages, instancemethod
 from .base import run_in_thread as _run_in_thread
 from .embeddings import embed_batches
@@ -84,14 +63,10 @@ from .hf_models import (
     FALLBACK_TEXT_MODELS,
     MODEL_ALIASES,
 )
-from .pooled import (
-    CallOptions,
-    GenerationRequest,
-    PooledProvider,
-    call_client,
-    last_user_text,
-    single,
-)
+from .pooled import CallOptions, GenerationRequest, PooledProvider, call_client, single
+from .router_chat import chat_body, chat_chunks, splitter_for
+from .router_images import generate_image
+from .router_models import RouterModels
 
 __all__ = ["HuggingFaceRouter", "RouterModels"]
 
@@ -100,9 +75,6 @@ logger = logging.getLogger(__name__)
 #: Which providers serve a model changes within the day: the mapping is kept an hour.
 MAPPING_TTL = 3600.0
 _MAPPING_EXPAND = ["inferenceProviderMapping", "pipeline_tag", "config"]
-#: The model list is a convenience: ask quickly, and keep the answer ten minutes.
-ROUTER_MODELS_TTL = 600.0
-LIST_TIMEOUTS = Timeouts(connect=5.0, first_byte=15.0, stream_gap=15.0, total=20.0)
 #: The provider-mapping question is optional: a Hub that fails it is not asked again
 #: for this long (a stalled Hub would otherwise cost every call its timeout).
 MAPPING_FAILURE_TTL = 300.0
@@ -112,70 +84,6 @@ MAPPING_FAILURES_MAX = 1024
 MAPPING_RETRY = RetryPolicy(
     max_retries=1, backoff_base=0.2, backoff_cap=0.5, max_wait=1.0, max_total=5.0
 )
-
-
-class RouterModels:
-    """``GET {router}/v1/models``: the models served now, each with its providers
-    (``status``, ``context_length``, ``pricing``, ``supports_tools``...).
-
-    Cached per router base in memory and on disk (``HF_HUB_OFFLINE=1`` reads
-    the disk alone); concurrent askers share one request.
-    """
-
-    def __init__(self, ttl: float = ROUTER_MODELS_TTL) -> None:
-        self.ttl = ttl
-        self._memory: TimedCache[list[dict[str, Any]]] = TimedCache(ttl)
-
-    def clear(self) -> None:
-        """Forget the answers kept in memory."""
-        self._memory.clear()
-
-    async def fetch(
-        self,
-        *,
-        api_base: str | None = None,
-        api_key: str | None = None,
-        proxy: str | None = None,
-        refresh: bool = False,
-        strict: bool = False,
-    ) -> list[dict[str, Any]]:
-        """The router's entries (``[]`` when it cannot be reached: a list must not fail a
-        call, unless ``strict``, which raises). ``refresh`` skips both caches."""
-        base = router_url(api_base)
-        hit = None if refresh else self._memory.get(base)
-        if hit is not None:
-            return hit
-        try:
-            entries = await self._cached(base, api_key, proxy, refresh)
-        except HFInferenceError as exc:
-            if strict:
-                raise
-            logger.warning("could not list the router's models (%s)", exc)
-            return []
-        self._memory.put(base, entries)
-        return entries
-
-    async def _cached(
-        self, base: str, api_key: str | None, proxy: str | None, refresh: bool = False
-    ) -> list[dict[str, Any]]:
-        cache, url = DiskCache(cache_dir() / "router", self.ttl), f"{base}/v1/models"
-        if is_offline():
-            return await cache.get(url, ignore_expiry=True) or []
-
-        async def fetch_and_store() -> list[dict[str, Any]]:
-            value = None if refresh else await cache.get(url)
-            if value is None:
-                settings = ClientSettings.resolve(
-                    api_key=api_key, proxy=proxy, timeout=LIST_TIMEOUTS
-                )
-                async with HttpClient(settings, retry=LIST_RETRY) as http:
-                    answer = await http.get_json(url)
-                data = answer.get("data") if isinstance(answer, dict) else None
-                value = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
-                await cache.put(url, value)
-            return value
-
-        return await single_flight(url, fetch_and_store)
 
 
 def _failures() -> TimedCache[tuple[ModelNotFoundError | None]]:
@@ -475,14 +383,12 @@ class HuggingFaceRouter(PooledProvider, AsyncGeneratorProvider, ProviderModelMix
         )
         options = request.options
         if plan.kind == "image":
-            return single(await _generate_image(http, call, plan, request))
+            return single(await generate_image(http, call, plan, request))
         opens = options.pop("reasoning_open", None)
         inside = model_opens_think(info) if opens is None else bool(opens)
-        body = _chat_body(plan.router_model, request, call.extra)
-        many = isinstance(body.get("n"), int) and body["n"] > 1
-        splitter = _ManyAnswers(inside) if many else ThinkSplitter(start_inside=inside)
+        body = chat_body(plan.router_model, request, call.extra)
         url = f"{call.api_base}/v1/chat/completions"
-        return _chat(http, url, body, splitter, call.exchange)
+        return chat_chunks(http, url, body, splitter_for(body, inside), call.exchange)
 
 
 def _similarity_entry(mapping: Any, choice: str | None) -> str | None:
@@ -500,28 +406,6 @@ def _similarity_entry(mapping: Any, choice: str | None) -> str | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _chat_body(model: str, request: GenerationRequest, extra: Mapping[str, Any]) -> dict[str, Any]:
-    kwargs = request.options
-    apply_aliases(kwargs)
-    max_tokens = kwargs.pop("max_tokens", request.max_tokens)
-    options = {k: kwargs.pop(k) for k in openai_chat.CHAT_PARAMETERS if k in kwargs}
-    engine = {
-        k: value
-        for k in openai_chat.ENGINE_PARAMETERS
-        if k in kwargs and (value := kwargs.pop(k)) is not None
-    }
-    if kwargs:
-        logger.warning(
-            "not sent (not parameters of the chat protocol): %s; pass extra_body={...} to "
-            "send them as they are",
-            ", ".join(sorted(kwargs)),
-        )
-    return openai_chat.build_chat_request(
-        model, request.messages, stream=request.stream, max_tokens=max_tokens,
-        temperature=request.temperature, extra={**engine, **extra}, seed=request.seed, **options,
-    )  # fmt: skip
 
 
 def _again(exc: ModelNotFoundError, model: str) -> ModelNotFoundError:
@@ -548,230 +432,3 @@ def _own_model(model: str | None, base: str, options: dict[str, Any]) -> str:
             f"Name the model to ask {base} for (its GET /v1/models lists them)."
         )
     return model
-
-
-def _not_served(exc: ValidationError, model: str) -> HFInferenceError:
-    """The router's 400 "not supported by any provider you have enabled", made plain."""
-    if "not supported by any provider" not in str(exc):
-        return exc
-    return ModelNotSupportedError(
-        f"The router has no provider you enabled that serves {model} ({exc}). Enable one at "
-        "https://huggingface.co/settings/inference-providers, name one with provider=..., or "
-        "choose a model from HuggingFaceRouter.get_models().",
-        model=model,
-        status=exc.status,
-        url=exc.url,
-        request_id=exc.request_id,
-    )
-
-
-async def _chat(
-    http: HttpClient,
-    url: str,
-    body: dict[str, Any],
-    splitter: ThinkSplitter,
-    exchange: Exchange | None = None,
-) -> AsyncGenerator[Chunk, None]:
-    stream = bool(body.get("stream"))
-    try:
-        async with http.open(
-            "POST",
-            url,
-            json=body,
-            stream=stream,
-            model=body["model"],
-            exchange=exchange,
-            expect="event-stream",
-        ) as response:
-            if not stream or "event-stream" not in response.headers.get("content-type", ""):
-                pieces, tail = openai_chat.decode_completion(await http.read_json(response))
-                for whole in [*splitter.split(pieces), *splitter.flush(), *tail]:
-                    yield whole
-                return
-            async with aclosing(_read_stream(http, response, splitter)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
-    except ValidationError as exc:
-        raise _not_served(exc, body["model"]) from exc
-
-
-async def _read_stream(
-    http: HttpClient, response: Response, splitter: ThinkSplitter
-) -> AsyncGenerator[Chunk, None]:
-    state = openai_chat.ChatChunkDecoder()
-    parser = SSEParser()
-    read = response.content.readany
-    with http.reading(response, lambda: (state.events, splitter.answer), "events"):
-        while True:
-            data = await read()
-            # A read of one whole event (every read at generation speed) needs no split.
-            single = parser.single_data(data) if data else None
-            try:
-                if single is not None:
-                    payloads = [single]
-                else:
-                    payloads = parser.feed(data) if data else parser.close()
-            except StreamError as exc:
-                raise _with_answer(exc, splitter) from None
-            pieces: list[Any] = state.feed(payloads) if payloads else []
-            for chunk in splitter.split(pieces) if pieces else ():
-                yield chunk
-            if state.error is not None:
-                raise _with_answer(state.error, splitter)
-            if not data:
-                break
-    for piece in splitter.flush():
-        yield piece
-    try:
-        tail = state.finish()
-    except StreamError as exc:
-        raise _with_answer(exc, splitter) from None
-    for item in tail:
-        yield item
-
-
-class _ManyAnswers(ThinkSplitter):
-    """``<think>`` splitting for ``n > 1`` answers: each answer has a splitter of its own
-    (the first answer's is this one), so one answer's tags never cut another's."""
-
-    __slots__ = ("_inside_at_start", "_others")
-
-    def __init__(self, start_inside: bool) -> None:
-        super().__init__(start_inside=start_inside)
-        self._inside_at_start = start_inside
-        self._others: dict[int, ThinkSplitter] = {}
-
-    def _splitter(self, index: int) -> ThinkSplitter:
-        found = self._others.get(index)
-        if found is None:
-            found = self._others[index] = ThinkSplitter(start_inside=self._inside_at_start)
-        return found
-
-    def split(self, pieces: Any) -> list[Any]:
-        out: list[Any] = []
-        for piece in super().split(pieces):
-            if isinstance(piece, ChoiceChunk) and isinstance(piece.chunk, str):
-                index = piece.index
-                out.extend(ChoiceChunk(index, p) for p in self._splitter(index).feed(piece.chunk))
-            else:
-                out.append(piece)
-        return out
-
-    def flush(self) -> list[Any]:
-        out: list[Any] = list(super().flush())
-        for index in sorted(self._others):
-            out.extend(ChoiceChunk(index, p) for p in self._others[index].flush())
-        return out
-
-
-def _with_answer(error: StreamError, splitter: ThinkSplitter) -> StreamError:
-    # The answer text the caller saw, without the reasoning split off from it.
-    error.partial_text = splitter.answer
-    return error
-
-
-#: Image settings taken from the call's keywords (``steps`` is ``num_inference_steps``).
-_IMAGE_KNOBS = {"negative_prompt": "negative_prompt", "num_inference_steps": "steps",
-                "steps": "steps", "guidance_scale": "guidance_scale"}  # fmt: skip
-#: Seconds between two looks at a queued job (``poll_interval=`` to change).
-POLL_INTERVAL = 1.0
-
-
-async def _generate_image(
-    http: HttpClient, call: CallOptions, plan: Plan, asked: GenerationRequest
-) -> ImageResponse:
-    assert plan.provider is not None and plan.provider_id is not None
-    prompt = asked.prompt if asked.prompt is not None else last_user_text(asked.messages)
-    options = asked.options
-    knobs = {_IMAGE_KNOBS[k]: options.pop(k) for k in list(options) if k in _IMAGE_KNOBS}
-    interval = float(options.pop("poll_interval", POLL_INTERVAL))
-    queue = bool(options.pop("queue", False))
-    if options:
-        logger.warning("not sent (an image call does not use them): %s", ", ".join(sorted(options)))
-    builder = provider_tasks.text_to_image(plan.provider)
-    if queue and isinstance(builder, provider_tasks.FalImages):
-        builder = provider_tasks.FalImages(queue=True)
-    request = builder.request(
-        plan.provider_id, prompt, seed=asked.seed, width=asked.width,
-        height=asked.height, aspect_ratio=asked.aspect_ratio, extra=call.extra, **knobs,
-    )  # fmt: skip
-    headers = dict(request.headers)
-    if request.raw_image:
-        headers["accept"] = "image/png"
-    found: list[tuple[bytes, str]] = []
-    answer: list[provider_tasks.ImageSource] | provider_tasks.Job = []
-    async with http.open(
-        "POST",
-        f"{call.api_base}{request.path}",
-        json=request.payload,
-        model=plan.router_model,
-        headers=headers or None,
-        exchange=call.exchange,
-        expect="image" if request.raw_image else "json",
-    ) as response:
-        if request.raw_image:
-            found.append(await _image_body(http, response))
-        else:
-            answer = builder.answer(await http.read_json(response))
-    if isinstance(answer, provider_tasks.Job):
-        answer = await _wait_for_job(http, call, builder, answer, interval)
-    # Downloads start once the answer is closed, so its connection is free for them.
-    found += [await _fetch_source(http, source, call.api_base) for source in answer]
-    reported = {"seed": request.seed, "model": plan.router_model, "provider": plan.provider}
-    urls = [images.image_response(body, kind, prompt).url for body, kind in found]
-    return ImageResponse(urls, prompt, reported)
-
-
-async def _wait_for_job(
-    http: HttpClient,
-    call: CallOptions,
-    builder: provider_tasks.TextToImage,
-    job: provider_tasks.Job,
-    interval: float,
-) -> list[provider_tasks.ImageSource]:
-    """Poll a queued image job until it is done (within the total timeout), then
-    read its images."""
-    limit = http.settings.timeouts.total
-    loop = asyncio.get_running_loop()
-    deadline = None if limit is None else loop.time() + limit
-    while True:
-        body = await http.get_json(f"{call.api_base}{job.status_path}", retry=LIST_RETRY)
-        if builder.job_state(body) == "done":
-            break
-        if deadline is not None and loop.time() + interval > deadline:
-            raise TimeoutError(
-                f"{builder.provider} did not finish the image within {limit} s (total timeout); "
-                "raise timeout= for slow models.",
-                phase="total",
-                seconds=limit,
-            )
-        await asyncio.sleep(interval)
-    if job.result_path is not None:
-        body = await http.get_json(f"{call.api_base}{job.result_path}", retry=LIST_RETRY)
-    answer = builder.answer(body)
-    if isinstance(answer, provider_tasks.Job):
-        raise ResponseError(f"{builder.provider} called its job done but sent no image")
-    return answer
-
-
-async def _image_body(http: HttpClient, response: Response) -> tuple[bytes, str]:
-    """The bytes of an answer opened with ``expect="image"``, and their media type."""
-    content_type = response.headers.get("content-type", "")
-    body = await http.read_body(response)
-    return body, provider_tasks.sniff_media_type(body, content_type)
-
-
-async def _fetch_source(
-    http: HttpClient, source: provider_tasks.ImageSource, router: str
-) -> tuple[bytes, str]:
-    if source.kind == "base64":
-        body = provider_tasks.decode_base64_image(source.value)
-        return body, provider_tasks.sniff_media_type(body)
-    if source.value.startswith("data:"):
-        return decode_data_url(source.value)
-    # The token goes to the router only, never to a provider's file host.
-    same_host = urlsplit(source.value)[:2] == urlsplit(router)[:2]
-    settings = http.settings if same_host else replace(http.settings, token=None, bill_to=None)
-    downloader = http if same_host else HttpClient(settings, session=http.session())
-    async with downloader.open("GET", source.value, expect="image") as response:
-        return await _image_body(downloader, response)
