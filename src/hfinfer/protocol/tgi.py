@@ -279,31 +279,8 @@ class TextStream:
         token = event.token
         if token.special:
             self.saw_special = True
-            text = ""
-        else:
-            text = token.text
-        # _note_final, inline: this runs once per event at generation speed.
-        final = event.generated_text is not None or event.details is not None
-        self.final_seen = final
-        if final:
-            self.details = event.details
-        if self._first:
-            text = text.lstrip()
-            if not text:
-                return ""
-            self._first = False
-        if text:
-            self.parts.append(text)
-        return text
-
-    def _note_final(self, last: _Event) -> None:
-        """Whether the stream's last event so far is its final one (the one with
-        ``generated_text``/``details``): an event after the final one means the
-        stream has not ended where TGI ends it, however the events were read."""
-        final = last.generated_text is not None or last.details is not None
-        self.final_seen = final
-        if final:
-            self.details = last.details
+            return self._keep("", event)
+        return self._keep(token.text, event)
 
     def _take(self, events: list[_Event]) -> str:
         parts: list[str] = []
@@ -315,9 +292,17 @@ class TextStream:
             elif token.text:
                 append(token.text)
         self.tokens += len(events)
-        if events:
-            self._note_final(events[-1])
-        text = "".join(parts)
+        return self._keep("".join(parts), events[-1]) if events else ""
+
+    def _keep(self, text: str, last: _Event) -> str:
+        """Keep the text that events up to ``last`` add, and whether ``last`` is the
+        final event (the one with ``generated_text``/``details``): an event after
+        the final one means the stream has not ended where TGI ends it, however
+        the events were read. The first text is left-stripped unless continuing."""
+        final = last.generated_text is not None or last.details is not None
+        self.final_seen = final
+        if final:
+            self.details = last.details
         if self._first:
             text = text.lstrip()
             if not text:
