@@ -106,10 +106,10 @@ def report(found: dict[str, dict[str, float]], started: float) -> str:
         f"them), {SHORT} and {LONG} tokens in two fresh processes under valgrind's "
         "callgrind, `PYTHONHASHSEED=0`; the difference ÷ "
         f"{LONG - SHORT} is one event's instructions, with start-up and per-stream work "
-        "cancelled. Two runs of the raw, floor, hfinfer and aiohttp rows agreed within "
-        "1% here; gpt4free's did not (87k and 113k), its work per event depends on "
-        "timing. Instructions are not time, but they show through the noise what the "
-        "CPU-time tables above measure.",
+        "cancelled. Repeat runs of the raw, floor, hfinfer (plain HTTP) and aiohttp rows "
+        "agreed within 1% here; gpt4free's did not (87k, 113k and 135k in three runs): "
+        "its work per event depends on timing. Instructions are not time, but they show "
+        "through the noise what the CPU-time tables above measure.",
         "",
     ]
     for transport, title in (("http", "plain HTTP"), ("tls", "TLS")):
