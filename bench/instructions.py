@@ -136,9 +136,9 @@ def report(found: dict[str, dict[str, float]], started: float) -> str:
             f"instructions per event on the default asyncio loop (the loop turns twice: "
             "the read's callback resolves a future, the task runs on the next turn), "
             f"{(floor - raw) / raw:.0%} more than the raw socket's whole work per event. "
-            f"Any client that hands each event to a coroutine pays it, so no such client "
-            f"can come within {floor / raw:.2f}× of the raw socket here; hfinfer spends "
-            f"{mine - floor:,.0f} above that floor on the chunked framing, the SSE event, "
+            "Any client that hands each event to a coroutine pays it, so in instructions no "
+            f"such client can come within {floor / raw:.2f}× of the raw socket here; hfinfer "
+            f"spends {mine - floor:,.0f} above that floor on the chunked framing, the SSE event, "
             "its JSON, the text stream's state and the two generators between the socket "
             "and the caller.",
             "",

@@ -542,9 +542,10 @@ def gap_note(run: Run) -> list[str]:
         "its JSON (msgspec), updates the text stream's state and yields through two "
         "generators (the route's and the public one). `python bench/instructions.py` "
         "counts each row's instructions per event without the noise of CPU time (its "
-        "section follows): the floor alone is about twice the raw socket's over plain "
-        "HTTP, so the 1.5× target is out of reach of any client that delivers each event "
-        "to a coroutine on this loop; what is hfinfer's own is the part above the floor. "
+        "section follows): in instructions the floor alone is about twice the raw "
+        "socket's over plain HTTP, and in CPU time (the lines above) it uses much of the "
+        "1.5× budget before any parsing, for any client that delivers each event to a "
+        "coroutine on this loop; what is hfinfer's own is the part above the floor. "
         f"The machine was shared (1-min load up to {_max_load(run):.0f} here): in some "
         "repeats the server "
         'wrote events late and back to back ("events late"), which merges reads and '
