@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "hfinfer.model_info": 0,
     "hfinfer.hosts": 0,
     "hfinfer.closing": 0,
+    "hfinfer.backoff": 0,
     "hfinfer.config": 1,
     "hfinfer.prompts": 2,
     "hfinfer.protocol": 2,

@@ -229,3 +229,25 @@ def test_every_wait_is_finite_and_bounded(retry_after: float | None, retry: int)
     ):
         delay = policy.delay(retry, error)
         assert 0.0 <= delay <= max(policy.max_wait, policy.backoff_cap)
+
+
+@pytest.mark.parametrize(
+    ("error", "request_wait", "row_wait"),
+    [
+        (RateLimitError("slow down", retry_after=7.0, status=429), 7.0, 7.0),
+        (RateLimitError("slow down", retry_after=-3.0, status=429), 0.0, 0.0),
+        (RateLimitError("slow down", retry_after=float("nan"), status=429), None, None),
+        (RateLimitError("slow down", retry_after=1e9, status=429), 60.0, 300.0),
+    ],
+)
+def test_a_request_and_a_batch_row_wait_what_the_server_asked(
+    error: RateLimitError, request_wait: float | None, row_wait: float | None
+) -> None:
+    """One rule for the server's wait, each policy with its own cap; else a full-jitter
+    backoff (rand=1 gives the window's top)."""
+    from hfinfer.batch.rate import RetryRules
+
+    request = RetryPolicy().delay(2, error, rand=lambda: 1.0)
+    row = RetryRules().delay(2, error, rand=lambda: 0.0)
+    assert request == (2.0 if request_wait is None else request_wait)  # 0.5 * 2**2
+    assert row == (0.0 if row_wait is None else row_wait)

@@ -9,27 +9,22 @@ without waiting; the async wrappers only sleep for what it computes.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..backoff import RETRY_STATUSES, asked_wait, jittered_backoff
 from ..errors import (
     AuthenticationError,
     ConnectionError,
     HFInferenceError,
-    ModelLoadingError,
     PaymentRequiredError,
-    RateLimitError,
     ResponseError,
     StreamError,
     TimeoutError,
 )
 
 __all__ = ["AdaptiveLimit", "Pause", "RetryRules", "TokenBucket", "Verdict"]
-
-#: Statuses worth another try: timeout, rate limit, server and gateway trouble.
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class Verdict:
@@ -74,15 +69,11 @@ class RetryRules:
         self, retry: int, error: HFInferenceError, rand: Callable[[], float] = random.random
     ) -> float:
         """Seconds before retry number ``retry`` (0-based) after ``error``."""
-        asked = None
-        if isinstance(error, RateLimitError):
-            asked = error.retry_after
-        elif isinstance(error, ModelLoadingError):
-            asked = error.estimated_time
-        if asked is not None and not math.isnan(asked):
+        asked = asked_wait(error)
+        if asked is not None:
             # A little jitter on top, so the rows that waited do not return at once.
-            return min(max(asked, 0.0), self.max_retry_after) + 0.1 * rand()
-        return min(self.backoff_cap, self.backoff_base * 2**retry) * rand()
+            return min(asked, self.max_retry_after) + 0.1 * rand()
+        return jittered_backoff(retry, self.backoff_base, self.backoff_cap, rand)
 
 
 class AdaptiveLimit:

@@ -5,28 +5,22 @@ Pure: no I/O and no clock of its own, so it is tested without a server.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..backoff import RETRY_STATUSES, asked_wait, jittered_backoff
 from ..errors import (
     CertificateError,
     ConnectionError,
     HFInferenceError,
-    ModelLoadingError,
     NameResolutionError,
-    RateLimitError,
     ResponseError,
     StreamError,
     TimeoutError,
 )
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy"]
-
-#: Statuses that say "try again": request timeout, rate limit, and gateway/server
-#: trouble. 402 (credits), 403 (too large, gated) and 410 (retired) never pass.
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -66,16 +60,10 @@ class RetryPolicy:
         self, retry: int, error: HFInferenceError | None, rand: Callable[[], float] = random.random
     ) -> float:
         """Seconds to wait before retry number ``retry`` (0-based) after ``error``."""
-        asked = None
-        if isinstance(error, RateLimitError):
-            asked = error.retry_after
-        elif isinstance(error, ModelLoadingError):
-            asked = error.estimated_time
-        # A NaN (``"estimated_time": "nan"`` passes float()) is no wait at all: back off.
-        if asked is not None and not math.isnan(asked):
-            return min(max(asked, 0.0), self.max_wait)
-        window = min(self.backoff_cap, self.backoff_base * (2**retry))
-        return window * rand()
+        asked = asked_wait(error)
+        if asked is not None:
+            return min(asked, self.max_wait)
+        return jittered_backoff(retry, self.backoff_base, self.backoff_cap, rand)
 
     def should_retry(self, retry: int, error: BaseException, waited: float) -> bool:
         """True when retry number ``retry`` (0-based) may follow ``error``.
