@@ -213,16 +213,23 @@ class ChatRequest:
 
     def client_options(self, *, drop_params: bool) -> dict[str, Any]:
         """Keyword arguments for :meth:`hfinfer.AsyncClient.chat`."""
-        options = dict(self.options)
+        options = _client_options(self, drop_params)
         if self.n > 1:  # the client refuses it where the protocol has no such thing (TGI)
             options["n"] = self.n
-        if self.max_tokens is not None:
-            options["max_tokens"] = self.max_tokens
-        if self.temperature is not None:
-            options["temperature"] = self.temperature
-        if self.extra and not drop_params:
-            options["extra_body"] = dict(self.extra)
         return options
+
+
+def _client_options(request: ChatRequest | CompletionRequest, drop_params: bool) -> dict[str, Any]:
+    """A checked body's options as the client's keywords; the unknown fields go as
+    ``extra_body`` unless the gateway drops them."""
+    options = dict(request.options)
+    if request.max_tokens is not None:
+        options["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        options["temperature"] = request.temperature
+    if request.extra and not drop_params:
+        options["extra_body"] = dict(request.extra)
+    return options
 
 
 def parse_chat_request(
@@ -279,6 +286,10 @@ class CompletionRequest:
     temperature: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def client_options(self, *, drop_params: bool) -> dict[str, Any]:
+        """Keyword arguments for :meth:`hfinfer.AsyncClient.complete`."""
+        return _client_options(self, drop_params)
 
 
 def parse_completion_request(

@@ -13,7 +13,6 @@ from ...client import ChatResponse, ChatStream
 from ...protocol.openai_wire import (
     DONE_EVENT,
     CompletionEncoder,
-    CompletionRequest,
     parse_completion_request,
     text_completion,
 )
@@ -34,24 +33,16 @@ from .common import call_options, completion_stamp, note_answer, note_request, n
 __all__ = ["routes"]
 
 
-def _options(request: CompletionRequest, drop_params: bool) -> dict[str, Any]:
-    options = dict(request.options)
-    if request.max_tokens is not None:
-        options["max_tokens"] = request.max_tokens
-    if request.temperature is not None:
-        options["temperature"] = request.temperature
-    if request.extra and not drop_params:
-        options["extra_body"] = dict(request.extra)
-    return options
-
-
 async def completions(request: Request, gateway: Gateway, exchange: Exchange) -> Any:
     """Answer one completions request, whole or as an event stream."""
     config = gateway.config
     data = await read_json(request, config.max_body_bytes)
     wanted = parse_completion_request(data, max_tokens=config.max_tokens, max_n=1)
     note_request(exchange, gateway, wanted.model, wanted.prompt)
-    options = {**_options(wanted, config.drop_params), **call_options(request, gateway)}
+    options = {
+        **wanted.client_options(drop_params=config.drop_params),
+        **call_options(request, gateway),
+    }
 
     async def call(target: Target) -> ChatResponse | ChatStream:
         complete: Any = target.client.complete  # one call for both overloads
